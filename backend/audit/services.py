@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+
+from backend.accounts.models import User
+from backend.audit.models import AuditEvent, Outcome
+from backend.common.middleware import current_request_id
+
+Scalar = str | int | float | bool | None
+_MAX_DETAIL_ITEMS = 32
+
+
+def audit_record(
+    *,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    action: str,
+    object_type: str = "",
+    object_id: str | int = "",
+    project_id: int | None = None,
+    outcome: str = Outcome.SUCCESS,
+    detail: dict[str, Scalar] | None = None,
+    request_id: str | None = None,
+) -> AuditEvent:
+    """The one way to write an audit row. Detail holds ids and codes, never names or other PHI."""
+    detail = dict(detail or {})
+    if len(detail) > _MAX_DETAIL_ITEMS or any(
+        not isinstance(value, str | int | float | bool | type(None)) for value in detail.values()
+    ):
+        raise ValueError("audit detail must be a small flat dict of scalars")
+    user = actor if isinstance(actor, User) and actor.is_authenticated else None
+    return AuditEvent.objects.create(
+        actor=user,
+        actor_username=user.get_username() if user is not None else "",
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        project_id=project_id,
+        outcome=outcome,
+        request_id=request_id if request_id is not None else current_request_id(),
+        detail=detail,
+    )
+
+
+def audit_detail(**values: Any) -> dict[str, Scalar]:
+    return {key: value for key, value in values.items() if value is not None}

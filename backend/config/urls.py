@@ -1,0 +1,33 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from backend.accounts import api as accounts_api
+from backend.audit import api as audit_api
+from backend.common.health import healthz
+
+api = [
+    path("auth/csrf/", accounts_api.CsrfApi.as_view()),
+    path("auth/login/", accounts_api.LoginApi.as_view()),
+    path("auth/logout/", accounts_api.LogoutApi.as_view()),
+    path("auth/me/", accounts_api.MeApi.as_view()),
+    path("auth/tokens/", accounts_api.TokenListCreateApi.as_view()),
+    path("auth/tokens/<int:token_id>/", accounts_api.TokenRevokeApi.as_view()),
+    path("teams/", accounts_api.TeamListCreateApi.as_view()),
+    path("teams/<int:team_id>/members/", accounts_api.TeamMemberAddApi.as_view()),
+    path("projects/", accounts_api.ProjectListCreateApi.as_view()),
+    path("projects/<slug:slug>/", accounts_api.ProjectDetailApi.as_view()),
+    path("projects/<slug:slug>/members/", accounts_api.ProjectMemberListApi.as_view()),
+    path("projects/<slug:slug>/members/<int:user_id>/", accounts_api.ProjectMemberApi.as_view()),
+    path("projects/<slug:slug>/audit/", audit_api.ProjectAuditApi.as_view()),
+]
+
+urlpatterns = [
+    path("healthz", healthz),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("admin/", admin.site.urls),
+    path("api/", include(api)),
+]
+
+handler404 = "backend.common.errors.json_404"
+handler500 = "backend.common.errors.json_500"

@@ -1,0 +1,5 @@
+"""Task modules are imported here so one worker command registers them all."""
+
+from workers.system import audit_echo, worker_ping
+
+__all__ = ["audit_echo", "worker_ping"]
