@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -59,9 +60,24 @@ _DRF_CODES: dict[type[exceptions.APIException], str] = {
 }
 
 
+# Other layers' refusal types (e.g. the imaging core's ImagingError, which is Django-free) register here.
+_domain_errors: dict[type[Exception], Callable[[Exception], int]] = {}
+
+
+def register_domain_error(klass: type[Exception], status_for: Callable[[Exception], int]) -> None:
+    """Let the API render `klass` (which must carry code, message, extra) as a 4xx in the one error shape."""
+    _domain_errors[klass] = status_for
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
+    for klass, status_for in _domain_errors.items():
+        if isinstance(exc, klass):
+            body = error_body(
+                getattr(exc, "code", "invalid"), getattr(exc, "message", str(exc)), getattr(exc, "extra", {})
+            )
+            return Response(body, status=status_for(exc))
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, Http404):

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "backend.accounts",
     "backend.audit",
     "backend.annotation",
+    "backend.imaging",
     "backend.realtime",
 ]
 
@@ -234,6 +235,17 @@ CELERY_QUEUE_TIME_LIMITS = {
     "io": (env_int("CELERY_IO_SOFT_S", 3600, minimum=1), env_int("CELERY_IO_HARD_S", 3700, minimum=1)),
 }
 CELERY_MAX_ATTEMPTS = env_int("CELERY_MAX_ATTEMPTS", 2, minimum=1)
+
+# Imaging: caps are checked before any decoding, from the headers.
+IMAGING_MAX_PIXEL_BYTES = env_int("IMAGING_MAX_PIXEL_BYTES", 1 << 30, minimum=1 << 20)
+IMAGING_MAX_UPLOAD_BYTES = env_int("IMAGING_MAX_UPLOAD_BYTES", 4 << 30, minimum=1 << 20)
+IMAGING_MAX_ZIP_MEMBERS = env_int("IMAGING_MAX_ZIP_MEMBERS", 20000, minimum=1)
+IMAGING_MAX_ZIP_EXPANDED_BYTES = env_int("IMAGING_MAX_ZIP_EXPANDED_BYTES", 8 << 30, minimum=1 << 20)
+IMAGING_SYNC_UPLOAD_BYTES = env_int("IMAGING_SYNC_UPLOAD_BYTES", 64 << 20, minimum=0)
+# Uploads stream to disk past 2.5 MiB, so a large request never sits in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "uploads") if (VAR_DIR / "uploads").is_dir() else None
 
 LOGIN_RATE_LIMIT_ATTEMPTS = env_int("LOGIN_RATE_LIMIT_ATTEMPTS", 5, minimum=1)
 LOGIN_RATE_LIMIT_WINDOW_S = env_int("LOGIN_RATE_LIMIT_WINDOW_S", 900, minimum=1)

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 from backend.accounts import api as accounts_api
 from backend.audit import api as audit_api
 from backend.common.health import healthz
+from backend.imaging import api as imaging_api
 
 api = [
     path("auth/csrf/", accounts_api.CsrfApi.as_view()),
@@ -20,6 +21,19 @@ api = [
     path("projects/<slug:slug>/members/", accounts_api.ProjectMemberListApi.as_view()),
     path("projects/<slug:slug>/members/<int:user_id>/", accounts_api.ProjectMemberApi.as_view()),
     path("projects/<slug:slug>/audit/", audit_api.ProjectAuditApi.as_view()),
+    path("projects/<slug:slug>/uploads/", imaging_api.UploadApi.as_view()),
+    path("projects/<slug:slug>/ingest-jobs/<int:job_id>/", imaging_api.IngestJobApi.as_view()),
+    path("projects/<slug:slug>/studies/", imaging_api.StudyListApi.as_view()),
+    path("projects/<slug:slug>/studies/<int:study_id>/", imaging_api.StudyDetailApi.as_view()),
+    path("projects/<slug:slug>/series/<int:series_id>/", imaging_api.SeriesDetailApi.as_view()),
+    path("projects/<slug:slug>/instances/<int:instance_id>/", imaging_api.InstanceDetailApi.as_view()),
+    path(
+        "projects/<slug:slug>/instances/<int:instance_id>/frames/<int:frame>/pixels",
+        imaging_api.FramePixelsApi.as_view(),
+    ),
+    path("projects/<slug:slug>/instances/<int:instance_id>/frames/<int:frame>/png", imaging_api.FramePngApi.as_view()),
+    path("projects/<slug:slug>/quarantine/", imaging_api.QuarantineListApi.as_view()),
+    path("projects/<slug:slug>/quarantine/<int:quarantine_id>/decision/", imaging_api.QuarantineDecideApi.as_view()),
 ]
 
 urlpatterns = [

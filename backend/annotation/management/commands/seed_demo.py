@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -18,6 +20,9 @@ DEMO_USERS = [
     ("reader2", ProjectRole.ANNOTATOR, False),
     ("reviewer", ProjectRole.REVIEWER, False),
 ]
+
+
+DEMO_SERIES = Path(__file__).resolve().parents[4] / "demo" / "totalseg_ct_series"
 
 
 class Command(BaseCommand):
@@ -39,4 +44,15 @@ class Command(BaseCommand):
             project = project_create(creator=users["demo"], slug="demo", name="Demo: abdominal CT")
         for username, role, _ in DEMO_USERS:
             ProjectMembership.objects.get_or_create(project=project, user=users[username], defaults={"role": role})
+        if not project.studies.exists():
+            self._import_demo_series(project, users["demo"])
         self.stdout.write(self.style.SUCCESS("demo data ready: project 'demo', users demo/reader1/reader2/reviewer"))
+
+    def _import_demo_series(self, project: Project, user: User) -> None:
+        from backend.imaging.uploads import run_batch
+
+        files = sorted(DEMO_SERIES.glob("*.dcm"))
+        with ExitStack() as stack:
+            named = [(p.name, stack.enter_context(p.open("rb"))) for p in files]
+            batch = run_batch(project=project, user=user, named=named, origin="folder", context="demo-series")
+        self.stdout.write(f"demo CT series imported: {batch.created} instances")

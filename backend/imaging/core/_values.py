@@ -1,0 +1,115 @@
+"""Defensive getters for DICOM values.
+
+Real files carry non-conformant values (an IS of "abc", a DS with 7 values where 3 are expected); pydicom
+keeps such values as strings with a warning instead of failing. The index and the geometry code must not
+fail on them, so every read goes through these helpers, which answer None for anything unusable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+
+def raw_value(ds: Dataset, keyword: str) -> Any:
+    try:
+        elem = ds.data_element(keyword)
+    except Exception:  # noqa: BLE001 - a value pydicom cannot convert is the same as no value here
+        return None
+    if elem is None:
+        return None
+    return elem.value
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (MultiValue, list, tuple)):
+        return list(value)
+    return [value]
+
+
+def get_str(ds: Dataset, keyword: str) -> str | None:
+    values = _as_list(raw_value(ds, keyword))
+    if not values:
+        return None
+    text = "\\".join(str(v) for v in values).strip().strip("\x00").strip()
+    return text or None
+
+
+def get_strs(ds: Dataset, keyword: str) -> tuple[str, ...]:
+    out = []
+    for v in _as_list(raw_value(ds, keyword)):
+        text = str(v).strip().strip("\x00").strip()
+        if text:
+            out.append(text)
+    return tuple(out)
+
+
+def _to_float(value: Any) -> float | None:
+    try:
+        number = float(str(value).strip()) if isinstance(value, (str, bytes)) else float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def get_float(ds: Dataset, keyword: str) -> float | None:
+    values = _as_list(raw_value(ds, keyword))
+    if len(values) != 1:
+        return None
+    return _to_float(values[0])
+
+
+def get_floats(ds: Dataset, keyword: str, count: int | None = None) -> tuple[float, ...] | None:
+    values = _as_list(raw_value(ds, keyword))
+    if not values or (count is not None and len(values) != count):
+        return None
+    numbers = [_to_float(v) for v in values]
+    if any(n is None for n in numbers):
+        return None
+    return tuple(n for n in numbers if n is not None)
+
+
+def get_int(ds: Dataset, keyword: str) -> int | None:
+    value = get_float(ds, keyword)
+    if value is None or not value.is_integer():
+        return None
+    return int(value)
+
+
+def first_item(ds: Dataset, keyword: str) -> Dataset | None:
+    seq = raw_value(ds, keyword)
+    try:
+        if seq is not None and len(seq) > 0 and isinstance(seq[0], Dataset):
+            return seq[0]
+    except TypeError:
+        return None
+    return None
+
+
+def functional_group_items(ds: Dataset, frame: int | None) -> Iterable[Dataset]:
+    """The per-frame functional group item of `frame` first, then the shared one (enhanced multi-frame)."""
+    if frame is not None:
+        per_frame = raw_value(ds, "PerFrameFunctionalGroupsSequence")
+        try:
+            if per_frame is not None and 0 <= frame < len(per_frame):
+                yield per_frame[frame]
+        except TypeError:
+            pass
+    shared = first_item(ds, "SharedFunctionalGroupsSequence")
+    if shared is not None:
+        yield shared
+
+
+def functional_group_dataset(ds: Dataset, macro: str, frame: int | None) -> Dataset | None:
+    """The first item of functional group macro `macro` for a frame (per-frame wins over shared)."""
+    for group in functional_group_items(ds, frame):
+        item = first_item(group, macro)
+        if item is not None:
+            return item
+    return None

@@ -1,0 +1,483 @@
+"""Ingest: parse, validate, de-identify, store with SHA-256, index. One file is one transaction.
+
+A refused file leaves nothing behind: the stored file is deleted when its transaction fails, and every
+refusal is an ImagingError or ApplicationError carrying a machine-readable code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import BinaryIO, Literal
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from backend.accounts.models import User
+from backend.annotation.models import Project
+from backend.audit.services import audit_record
+from backend.common.errors import ApplicationError, Conflict
+from backend.imaging import storage
+from backend.imaging.core.errors import ImagingError
+from backend.imaging.core.parsing import InstanceSummary, ParsedDicom, dataset_to_bytes, read_dicom, summarize
+from backend.imaging.models import (
+    Frame,
+    IngestJob,
+    IngestStatus,
+    Instance,
+    QuarantinedFile,
+    Series,
+    Study,
+)
+
+logger = logging.getLogger(__name__)
+
+Outcome = Literal["created", "duplicate", "quarantined"]
+_MAX_JOB_ERRORS = 200
+
+
+@dataclass
+class IngestResult:
+    outcome: Outcome
+    instance_id: int | None = None
+    series_id: int | None = None
+    quarantine_id: int | None = None
+    reason: str | None = None
+
+
+@dataclass
+class BatchResult:
+    created: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    refused: int = 0
+    errors: list[dict[str, object]] = field(default_factory=list)
+    series_ids: set[int] = field(default_factory=set)
+    instance_ids: list[int] = field(default_factory=list)
+    first_error: ImagingError | ApplicationError | None = None
+
+    def add(self, result: IngestResult) -> None:
+        if result.outcome == "created":
+            self.created += 1
+        elif result.outcome == "duplicate":
+            self.duplicates += 1
+        else:
+            self.quarantined += 1
+        if result.series_id is not None:
+            self.series_ids.add(result.series_id)
+        if result.instance_id is not None and result.outcome == "created":
+            self.instance_ids.append(result.instance_id)
+
+    def refuse(self, name: str, error: ImagingError | ApplicationError) -> None:
+        self.refused += 1
+        self.first_error = self.first_error or error
+        if len(self.errors) < _MAX_JOB_ERRORS:
+            self.errors.append({"file": name[-200:], "code": error.code, "message": error.message})
+
+
+def _deidentify(parsed: ParsedDicom, project: Project) -> tuple[ParsedDicom, str | None]:
+    """Apply the project's de-identification; return the new dataset and a quarantine reason, if any."""
+    from backend.imaging.core.deid import DeidPolicy, deidentify, quarantine_decision
+
+    decision = quarantine_decision(parsed.dataset)
+    reason = decision.reason if decision.quarantine else None
+    if not project.deidentify:
+        return parsed, reason
+    policy = DeidPolicy(
+        project_secret=bytes.fromhex(project.secret),
+        retain_longitudinal_modified_dates=project.deid_retain_dates,
+        retain_patient_characteristics=project.deid_retain_patient_characteristics,
+    )
+    dataset = deidentify(parsed.dataset, policy=policy, inplace=True).dataset
+    return (
+        ParsedDicom(
+            dataset=dataset,
+            summary=summarize(dataset),
+            transfer_syntax_uid=parsed.transfer_syntax_uid,
+            executable_preamble=parsed.executable_preamble,
+            repairs=parsed.repairs,
+            warnings=parsed.warnings,
+        ),
+        reason,
+    )
+
+
+def _split_key(summary: InstanceSummary) -> str:
+    """Instances of one DICOM series that cannot form one volume get different keys, per file, so that
+    concurrent uploads agree: frame of reference, size, orientation (to 1e-2), localizer; a multi-frame
+    instance is a volume of its own (the first-level grouping of core.geometry.split_series)."""
+    orientation = summary.image_orientation_patient
+    parts = [
+        summary.frame_of_reference_uid or "",
+        f"{summary.rows}x{summary.columns}",
+        ",".join(f"{round(v, 2) + 0.0:.2f}" for v in orientation) if orientation else "",
+        "localizer" if summary.is_localizer else "",
+        summary.sop_instance_uid if summary.number_of_frames > 1 else "",
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _slice_position(summary: InstanceSummary, position: tuple[float, float, float] | None) -> float | None:
+    orientation = summary.image_orientation_patient
+    if position is None or orientation is None:
+        return None
+    normal = np.cross(np.asarray(orientation[:3]), np.asarray(orientation[3:]))
+    return float(np.dot(normal, np.asarray(position)))
+
+
+def instance_ingest(
+    *,
+    project: Project,
+    user: User | None,
+    source: BinaryIO | bytes,
+    origin: str = "upload",
+    uid_context: str = "",
+) -> IngestResult:
+    """Ingest one DICOM file. Raises ImagingError (bad input) or Conflict (same UID, other content)."""
+    parsed = read_dicom(source, max_pixel_bytes=settings.IMAGING_MAX_PIXEL_BYTES, uid_context=uid_context)
+    summary = parsed.summary
+    if not summary.has_pixel_data or not summary.rows or not summary.columns:
+        raise ImagingError("no_pixel_data", "Only image instances can be annotated; this file has no pixel data.")
+    parsed, quarantine = _deidentify(parsed, project)
+    summary = parsed.summary
+    content = dataset_to_bytes(parsed.dataset)
+    digest = hashlib.sha256(content).hexdigest()
+    return _store_and_index(
+        project=project, user=user, parsed=parsed, content=content, digest=digest, quarantine=quarantine, origin=origin
+    )
+
+
+def _store_and_index(
+    *,
+    project: Project,
+    user: User | None,
+    parsed: ParsedDicom,
+    content: bytes,
+    digest: str,
+    quarantine: str | None,
+    origin: str,
+) -> IngestResult:
+    summary = parsed.summary
+    stored: str | None = None
+    try:
+        with transaction.atomic():
+            existing = (
+                Instance.objects.select_for_update()
+                .filter(project=project, sop_instance_uid=summary.sop_instance_uid)
+                .first()
+            )
+            if existing is not None:
+                if existing.sha256 == digest:
+                    return IngestResult("duplicate", instance_id=existing.pk, series_id=existing.series_id)
+                raise Conflict(
+                    "instance_conflict",
+                    "An instance with this SOP Instance UID exists with different content.",
+                    extra={"sop_instance_uid": summary.sop_instance_uid, "instance_id": existing.pk},
+                )
+            if quarantine is not None:
+                held = QuarantinedFile.objects.filter(
+                    project=project, sop_instance_uid=summary.sop_instance_uid, decision="pending"
+                ).first()
+                if held is not None:
+                    return IngestResult("quarantined", quarantine_id=held.pk, reason=held.reason)
+                stored = storage.file_save(storage.quarantine_path(project.pk, digest), content)
+                held = QuarantinedFile.objects.create(
+                    project=project,
+                    file=stored,
+                    sha256=digest,
+                    reason=quarantine,
+                    sop_instance_uid=summary.sop_instance_uid,
+                    modality=summary.modality or "",
+                    uploaded_by=user,
+                )
+                audit_record(
+                    actor=user,
+                    action="instance.quarantine",
+                    object_type="quarantine",
+                    object_id=held.pk,
+                    project_id=project.pk,
+                    detail={"reason": quarantine},
+                )
+                return IngestResult("quarantined", quarantine_id=held.pk, reason=quarantine)
+            stored = storage.file_save(
+                storage.instance_path(
+                    project.pk, summary.study_instance_uid, summary.series_instance_uid, summary.sop_instance_uid
+                ),
+                content,
+            )
+            instance = _index(
+                project=project, user=user, parsed=parsed, path=stored, digest=digest, size=len(content), origin=origin
+            )
+            audit_record(
+                actor=user,
+                action="instance.create",
+                object_type="instance",
+                object_id=instance.pk,
+                project_id=project.pk,
+                detail={"study_id": instance.series.study_id, "series_id": instance.series_id},
+            )
+            return IngestResult("created", instance_id=instance.pk, series_id=instance.series_id)
+    except IntegrityError:
+        # A concurrent upload of the same instance won; compare with what it stored.
+        if stored:
+            storage.file_delete(stored)
+        winner = Instance.objects.filter(project=project, sop_instance_uid=summary.sop_instance_uid).first()
+        if winner is not None and winner.sha256 == digest:
+            return IngestResult("duplicate", instance_id=winner.pk, series_id=winner.series_id)
+        raise Conflict("instance_conflict", "A concurrent upload stored different content for this instance.") from None
+    except BaseException:
+        if stored:
+            storage.file_delete(stored)
+        raise
+
+
+def _index(
+    *, project: Project, user: User | None, parsed: ParsedDicom, path: str, digest: str, size: int, origin: str
+) -> Instance:
+    s = parsed.summary
+    study, _ = Study.objects.get_or_create(
+        project=project,
+        study_instance_uid=s.study_instance_uid,
+        defaults={
+            "patient_key": (s.patient_id or "")[:64],
+            "study_date": s.study_date,
+            "study_description": (s.study_description or "")[:128],
+        },
+    )
+    if s.modality and s.modality not in study.modalities:
+        study.modalities = sorted({*study.modalities, s.modality})
+        study.save(update_fields=["modalities", "updated_at"])
+    series, _ = Series.objects.get_or_create(
+        study=study,
+        series_instance_uid=s.series_instance_uid,
+        split_key=_split_key(s),
+        defaults={
+            "project": project,
+            "modality": s.modality or "",
+            "body_part": (s.body_part_examined or "")[:64],
+            "manufacturer": (s.manufacturer or "")[:64],
+            "series_number": s.series_number,
+            "series_description": (s.series_description or "")[:128],
+            "frame_of_reference_uid": s.frame_of_reference_uid or "",
+            "rows": s.rows,
+            "columns": s.columns,
+            "pixel_spacing": list(s.pixel_spacing) if s.pixel_spacing else None,
+            "image_orientation": list(s.image_orientation_patient) if s.image_orientation_patient else None,
+            "slice_thickness": s.slice_thickness,
+        },
+    )
+    assert s.rows is not None and s.columns is not None
+    instance = Instance.objects.create(
+        project=project,
+        series=series,
+        sop_instance_uid=s.sop_instance_uid,
+        sop_class_uid=s.sop_class_uid,
+        instance_number=s.instance_number,
+        file=path,
+        sha256=digest,
+        size=size,
+        transfer_syntax_uid=parsed.transfer_syntax_uid,
+        rows=s.rows,
+        columns=s.columns,
+        number_of_frames=max(1, s.number_of_frames),
+        samples_per_pixel=s.samples_per_pixel or 1,
+        photometric_interpretation=s.photometric_interpretation or "MONOCHROME2",
+        bits_allocated=s.bits_allocated or 8,
+        pixel_representation=s.pixel_representation or 0,
+        rescale_slope=s.rescale_slope,
+        rescale_intercept=s.rescale_intercept,
+        window_presets=[{"center": w.center, "width": w.width, "explanation": w.explanation} for w in s.window_presets],
+        pixel_spacing=list(s.pixel_spacing) if s.pixel_spacing else None,
+        image_position=list(s.image_position_patient) if s.image_position_patient else None,
+        image_orientation=list(s.image_orientation_patient) if s.image_orientation_patient else None,
+        deidentified=project.deidentify,
+        source=origin,
+        created_by=user,
+    )
+    frames = []
+    for index in range(instance.number_of_frames):
+        position = (
+            s.frame_positions[index]
+            if s.frame_positions and index < len(s.frame_positions)
+            else s.image_position_patient
+        )
+        frames.append(
+            Frame(
+                series=series,
+                instance=instance,
+                frame_index=index,
+                slice_position=_slice_position(s, position),
+                image_position=list(position) if position else None,
+            )
+        )
+    Frame.objects.bulk_create(frames)
+    return instance
+
+
+@transaction.atomic
+def series_reindex(*, series_id: int) -> Series:
+    """Sort frames along the slice normal, then by instance/frame number; record spacing."""
+    series = Series.objects.select_for_update().get(pk=series_id)
+    frames = list(Frame.objects.filter(series=series).select_related("instance"))
+
+    def key(frame: Frame) -> tuple[int, float, int, int]:
+        has_position = frame.slice_position is not None
+        return (
+            0 if has_position else 1,
+            frame.slice_position if frame.slice_position is not None else 0.0,
+            frame.instance.instance_number or 0,
+            frame.frame_index,
+        )
+
+    frames.sort(key=key)
+    for index, frame in enumerate(frames):
+        frame.sort_index = index
+    Frame.objects.bulk_update(frames, ["sort_index"])
+    positions = [f.slice_position for f in frames if f.slice_position is not None]
+    if len(positions) >= 2:
+        gaps = np.diff(np.asarray(positions))
+        median = float(np.median(gaps))
+        series.slice_spacing = median if median > 0 else None
+        series.regular_spacing = bool(median > 0 and np.allclose(gaps, median, rtol=0.05, atol=0.01))
+    else:
+        series.slice_spacing = series.slice_thickness
+        series.regular_spacing = True
+    series.frame_count = len(frames)
+    series.save(update_fields=["slice_spacing", "regular_spacing", "frame_count"])
+    return series
+
+
+def ingest_files(
+    *,
+    project: Project,
+    user: User | None,
+    files: Iterable[tuple[str, BinaryIO]],
+    origin: str,
+    uid_context: str,
+    job: IngestJob | None = None,
+    into: BatchResult | None = None,
+    raster_burned_in: Literal["YES", "NO"] | None = None,
+) -> BatchResult:
+    """Ingest many files; each is its own transaction, refusals are collected, not raised.
+
+    `into` lets a caller see what was created so far if the file source itself fails mid-way.
+    """
+    batch = into if into is not None else BatchResult()
+    for name, handle in files:
+        try:
+            batch.add(
+                _ingest_any(
+                    project=project,
+                    user=user,
+                    name=name,
+                    handle=handle,
+                    origin=origin,
+                    uid_context=uid_context,
+                    raster_burned_in=raster_burned_in,
+                )
+            )
+        except (ImagingError, ApplicationError) as error:
+            batch.refuse(name, error)
+        if job is not None:
+            done = batch.created + batch.duplicates + batch.quarantined + batch.refused
+            IngestJob.objects.filter(pk=job.pk).update(processed=done, total=max(job.total, done))
+    for series_id in batch.series_ids:
+        series_reindex(series_id=series_id)
+    if batch.created:
+        from backend.imaging.signals import series_added
+
+        for series_id in sorted(batch.series_ids):
+            series_added(series_id=series_id)
+    return batch
+
+
+def _ingest_any(
+    *,
+    project: Project,
+    user: User | None,
+    name: str,
+    handle: BinaryIO,
+    origin: str,
+    uid_context: str,
+    raster_burned_in: Literal["YES", "NO"] | None = None,
+) -> IngestResult:
+    """DICOM by content; PNG/JPEG/TIFF become Secondary Capture instances, one series per upload."""
+    head = handle.read(132)
+    handle.seek(0)
+    if head[128:132] == b"DICM" or not _looks_like_raster(head):
+        return instance_ingest(project=project, user=user, source=handle, origin=origin, uid_context=uid_context)
+    from backend.imaging.core.raster import raster_to_secondary_capture, read_raster
+    from backend.imaging.core.uids import derived_uid
+
+    image = read_raster(handle)
+    dataset = raster_to_secondary_capture(
+        image,
+        study_instance_uid=derived_uid("raster-study", uid_context),
+        series_instance_uid=derived_uid("raster-series", uid_context),
+        sop_instance_uid=derived_uid("raster", uid_context, name),
+        # The uploader's statement; without "NO", de-identification policy quarantines the image.
+        burned_in_annotation=raster_burned_in,
+        series_description="Uploaded images",
+    )
+    return instance_ingest(
+        project=project, user=user, source=dataset_to_bytes(dataset), origin="raster", uid_context=uid_context
+    )
+
+
+_RASTER_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"BM", b"GIF8")
+
+
+def _looks_like_raster(head: bytes) -> bool:
+    return head.startswith(_RASTER_MAGIC)
+
+
+def ingest_job_finish(*, job: IngestJob, batch: BatchResult, status: str = IngestStatus.DONE) -> IngestJob:
+    job.status = status
+    job.created = batch.created
+    job.duplicates = batch.duplicates
+    job.quarantined = batch.quarantined
+    job.refused = batch.refused
+    job.errors = batch.errors
+    job.series_ids = sorted(batch.series_ids)
+    job.processed = job.total
+    job.finished_at = timezone.now()
+    job.save()
+    return job
+
+
+@transaction.atomic
+def quarantine_decide(*, project: Project, user: User, quarantine_id: int, decision: str) -> QuarantinedFile:
+    """A person's decision on a held file: release it into the index, or discard it for good."""
+    held = QuarantinedFile.objects.select_for_update().filter(project=project, pk=quarantine_id).first()
+    if held is None:
+        raise ApplicationError("quarantine_not_found", "No such quarantined file.", status_code=404)
+    if held.decision != "pending":
+        raise Conflict("quarantine_decided", f"This file was already {held.decision}.")
+    if decision == "released":
+        content = storage.file_read(held.file)
+        parsed = read_dicom(content, max_pixel_bytes=settings.IMAGING_MAX_PIXEL_BYTES)
+        result = _store_and_index(
+            project=project,
+            user=user,
+            parsed=parsed,
+            content=content,
+            digest=held.sha256,
+            quarantine=None,
+            origin="quarantine",
+        )
+        if result.series_id is not None:
+            transaction.on_commit(lambda: series_reindex(series_id=result.series_id or 0))
+    held.decision = decision
+    held.decided_by = user
+    held.decided_at = timezone.now()
+    held.save(update_fields=["decision", "decided_by", "decided_at"])
+    path = held.file
+    transaction.on_commit(lambda: storage.file_delete(path))
+    audit_record(
+        actor=user, action=f"quarantine.{decision}", object_type="quarantine", object_id=held.pk, project_id=project.pk
+    )
+    return held

@@ -1,0 +1,209 @@
+"""Ingest through the API and the command line, on the shared real files."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from backend.audit.models import AuditEvent
+from backend.imaging.models import Frame, Instance, QuarantinedFile, Series, Study
+from tests.conftest import SHARED_DATA
+
+pytestmark = pytest.mark.django_db
+
+TOTALSEG = SHARED_DATA / "dicom" / "totalseg_ct_series"
+CT_SMALL = SHARED_DATA / "dicom" / "pydicom" / "CT_small.dcm"
+MR_SMALL = SHARED_DATA / "dicom" / "pydicom" / "MR_small.dcm"
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path: Path) -> None:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
+
+
+def _upload(client, slug: str, *files: tuple[str, bytes], **extra: str):
+    payload = {"files": [io.BytesIO(content) for _, content in files], **extra}
+    for handle, (name, _) in zip(payload["files"], files, strict=True):
+        handle.name = name
+    return client.post(f"/api/projects/{slug}/uploads/", payload, format="multipart")
+
+
+def _counts() -> tuple[int, int, int, int]:
+    return Study.objects.count(), Series.objects.count(), Instance.objects.count(), Frame.objects.count()
+
+
+def test_import_command_indexes_jpeg2000_series_with_empty_uids(cast) -> None:
+    call_command("import_dicom", str(TOTALSEG), "--project", cast.project.slug, "--pattern", "*.dcm")
+    series = Series.objects.get()
+    assert series.frame_count == 20
+    assert series.modality == "CT"
+    frames = list(Frame.objects.filter(series=series).order_by("sort_index"))
+    positions = [f.slice_position for f in frames]
+    assert positions == sorted(positions)
+    assert series.slice_spacing == pytest.approx(np.median(np.diff(positions)))
+    instance = frames[0].instance
+    stored = pydicom.dcmread(default_storage.open(instance.file))
+    assert stored.PatientIdentityRemoved == "YES"
+    assert stored.StudyInstanceUID == series.study.study_instance_uid
+    assert not any(element.tag.is_private for element in stored.iterall())
+    # Importing again changes nothing: same UIDs (keyed by the project secret), same bytes.
+    before = _counts()
+    call_command("import_dicom", str(TOTALSEG), "--project", cast.project.slug, "--pattern", "*.dcm")
+    assert _counts() == before
+
+
+def test_upload_pixels_png_and_audit(cast, client_for) -> None:
+    client = client_for(cast.annotator)
+    response = _upload(client, cast.project.slug, ("ct.dcm", CT_SMALL.read_bytes()))
+    assert response.status_code == 201, response.json()
+    assert response.json()["created"] == 1
+    instance = Instance.objects.get()
+    url = f"/api/projects/{cast.project.slug}/instances/{instance.pk}/frames/0/pixels"
+    pixels = client.get(url)
+    assert pixels.status_code == 200
+    assert pixels["Content-Encoding"] == "gzip"
+    rows, cols = int(pixels["X-Rows"]), int(pixels["X-Columns"])
+    assert pixels["X-Dtype"] == "int16"
+    values = np.frombuffer(gzip.decompress(pixels.content), dtype="<i2").reshape(rows, cols)
+    original = pydicom.dcmread(CT_SMALL)
+    expected = original.pixel_array * float(original.RescaleSlope) + float(original.RescaleIntercept)
+    assert np.array_equal(values, expected.astype(np.int16))
+    assert client.get(url, HTTP_IF_NONE_MATCH=pixels["ETag"]).status_code == 304
+    png = client.get(
+        f"/api/projects/{cast.project.slug}/instances/{instance.pk}/frames/0/png?center=40&width=400&size=64"
+    )
+    assert png.status_code == 200
+    assert png.content.startswith(b"\x89PNG")
+    bad = client.get(f"/api/projects/{cast.project.slug}/instances/{instance.pk}/frames/5/pixels")
+    assert bad.status_code == 404
+    assert bad.json()["code"] == "frame_out_of_range"
+    assert AuditEvent.objects.filter(action="series.view", actor=cast.annotator, project_id=cast.project.pk).exists()
+    series = client.get(f"/api/projects/{cast.project.slug}/series/{instance.series_id}/").json()
+    assert series["frames"][0]["instance_id"] == instance.pk
+
+
+def test_same_uid_same_content_is_a_no_op_and_other_content_conflicts(cast, client_for) -> None:
+    client = client_for(cast.owner)
+    content = CT_SMALL.read_bytes()
+    assert _upload(client, cast.project.slug, ("a.dcm", content)).status_code == 201
+    again = _upload(client, cast.project.slug, ("a.dcm", content))
+    assert again.status_code == 201
+    assert again.json()["duplicates"] == 1
+    changed = pydicom.dcmread(CT_SMALL)
+    changed.PixelData = bytes(len(changed.PixelData))
+    buffer = io.BytesIO()
+    changed.save_as(buffer)
+    before = _counts()
+    conflict = _upload(client, cast.project.slug, ("b.dcm", buffer.getvalue()))
+    assert conflict.status_code == 409
+    assert conflict.json()["code"] == "instance_conflict"
+    assert _counts() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "code"),
+    [
+        ("notes.dcm", b"hello, this is not DICOM at all" * 10, "not_dicom"),
+        ("truncated.dcm", CT_SMALL.read_bytes()[:-1000], "malformed_dicom"),
+        ("header-only.dcm", CT_SMALL.read_bytes()[:3000], "no_pixel_data"),
+    ],
+)
+def test_bad_files_are_refused_and_leave_nothing(cast, client_for, name: str, content: bytes, code: str) -> None:
+    response = _upload(client_for(cast.owner), cast.project.slug, (name, content))
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert _counts() == (0, 0, 0, 0)
+    assert not default_storage.exists(f"projects/{cast.project.pk}")
+
+
+def test_pixel_cap_is_checked_before_decoding(cast, client_for, settings) -> None:
+    settings.IMAGING_MAX_PIXEL_BYTES = 1 << 20
+    rows = pydicom.dcmread(CT_SMALL)
+    rows.Rows = rows.Columns = 4096  # header claims 32 MiB of pixels; the data is far shorter
+    buffer = io.BytesIO()
+    rows.save_as(buffer)
+    response = _upload(client_for(cast.owner), cast.project.slug, ("big.dcm", buffer.getvalue()))
+    assert response.status_code == 413
+    assert response.json()["code"] == "pixel_data_too_large"
+    assert _counts() == (0, 0, 0, 0)
+
+
+def test_zip_upload_and_unsafe_zip(cast, client_for) -> None:
+    client = client_for(cast.owner)
+    good = io.BytesIO()
+    with zipfile.ZipFile(good, "w") as archive:
+        archive.writestr("study/ct.dcm", CT_SMALL.read_bytes())
+        archive.writestr("study/mr.dcm", MR_SMALL.read_bytes())
+    response = _upload(client, cast.project.slug, ("study.zip", good.getvalue()))
+    assert response.status_code == 201, response.json()
+    assert response.json()["created"] == 2
+    before = _counts()
+    evil = io.BytesIO()
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("../../etc/evil.dcm", CT_SMALL.read_bytes())
+    refused = _upload(client, cast.project.slug, ("evil.zip", evil.getvalue()))
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "zip_unsafe_path"
+    assert _counts() == before
+
+
+def test_outsider_and_viewer_cannot_add_images(cast, client_for) -> None:
+    outsider = _upload(client_for(cast.outsider), cast.project.slug, ("ct.dcm", CT_SMALL.read_bytes()))
+    assert outsider.status_code == 404
+    from backend.accounts.models import ProjectMembership
+
+    ProjectMembership.objects.create(project=cast.project, user=cast.outsider, role="viewer")
+    viewer = _upload(client_for(cast.outsider), cast.project.slug, ("ct.dcm", CT_SMALL.read_bytes()))
+    assert viewer.status_code == 403
+    assert _counts() == (0, 0, 0, 0)
+
+
+def test_raster_images_are_quarantined_unless_declared_clean(cast, client_for) -> None:
+    png = next((SHARED_DATA / "png").rglob("*.png")).read_bytes()
+    client = client_for(cast.owner)
+    held = _upload(client, cast.project.slug, ("photo.png", png))
+    assert held.status_code == 201
+    assert held.json()["quarantined"] == 1
+    item = QuarantinedFile.objects.get()
+    listed = client.get(f"/api/projects/{cast.project.slug}/quarantine/").json()
+    assert listed[0]["reason"] == item.reason
+    assert (
+        client_for(cast.annotator)
+        .post(
+            f"/api/projects/{cast.project.slug}/quarantine/{item.pk}/decision/", {"decision": "released"}, format="json"
+        )
+        .status_code
+        == 403
+    )
+    released = client.post(
+        f"/api/projects/{cast.project.slug}/quarantine/{item.pk}/decision/", {"decision": "released"}, format="json"
+    )
+    assert released.status_code == 200
+    assert Instance.objects.get().photometric_interpretation in {"RGB", "MONOCHROME2"}
+    clean = _upload(client, cast.project.slug, ("other.png", png[:]), burned_in_annotation="NO")
+    assert clean.json()["quarantined"] == 0
+
+
+def test_verify_storage_reports_corruption(cast, client_for) -> None:
+    _upload(client_for(cast.owner), cast.project.slug, ("ct.dcm", CT_SMALL.read_bytes()))
+    call_command("verify_storage")
+    instance = Instance.objects.get()
+    with default_storage.open(instance.file, "wb") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(CommandError, match="1 corrupted"):
+        call_command("verify_storage")
