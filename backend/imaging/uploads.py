@@ -128,7 +128,11 @@ def run_batch(
 
 
 def upload_receive(
-    *, project: Project, user: User, files: Sequence[UploadedFile[Any]], raster_burned_in: Literal["YES", "NO"] | None = None
+    *,
+    project: Project,
+    user: User,
+    files: Sequence[UploadedFile[Any]],
+    raster_burned_in: Literal["YES", "NO"] | None = None,
 ) -> tuple[IngestJob, bool]:
     """Returns the job and whether it is already done (sync) or queued (async)."""
     if not files:

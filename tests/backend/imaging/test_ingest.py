@@ -120,10 +120,18 @@ def test_same_uid_same_content_is_a_no_op_and_other_content_conflicts(cast, clie
     [
         ("notes.dcm", b"hello, this is not DICOM at all" * 10, "not_dicom"),
         ("truncated.dcm", CT_SMALL.read_bytes()[:-1000], "malformed_dicom"),
-        ("header-only.dcm", CT_SMALL.read_bytes()[:3000], "no_pixel_data"),
+        ("cut-in-header.dcm", CT_SMALL.read_bytes()[:3000], "malformed_dicom"),
+        ("no-pixels.dcm", "no_pixels", "no_pixel_data"),
     ],
 )
-def test_bad_files_are_refused_and_leave_nothing(cast, client_for, name: str, content: bytes, code: str) -> None:
+def test_bad_files_are_refused_and_leave_nothing(cast, client_for, name: str, content: bytes | str, code: str) -> None:
+    if content == "no_pixels":
+        dataset = pydicom.dcmread(CT_SMALL)
+        del dataset.PixelData
+        buffer = io.BytesIO()
+        dataset.save_as(buffer)
+        content = buffer.getvalue()
+    assert isinstance(content, bytes)
     response = _upload(client_for(cast.owner), cast.project.slug, (name, content))
     assert response.status_code == 400
     assert response.json()["code"] == code
