@@ -126,8 +126,10 @@ def test_same_uid_same_content_is_a_no_op_and_other_content_conflicts(cast, clie
 )
 def test_bad_files_are_refused_and_leave_nothing(cast, client_for, name: str, content: bytes | str, code: str) -> None:
     if content == "no_pixels":
+        # A structured report: valid DICOM, nothing to look at.
         dataset = pydicom.dcmread(CT_SMALL)
         del dataset.PixelData
+        dataset.SOPClassUID = dataset.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
         buffer = io.BytesIO()
         dataset.save_as(buffer)
         content = buffer.getvalue()
