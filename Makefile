@@ -30,9 +30,10 @@ typecheck: setup
 	DATABASE_URL=postgres://typecheck@127.0.0.1/typecheck REDIS_URL=redis://127.0.0.1:6379/0 DEBUG=1 $(BIN)/mypy
 
 # Tests run with production-like settings (DEBUG off); the key is throwaway.
-TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef ALLOWED_HOSTS=localhost,testserver,127.0.0.1 SECURE_SSL_REDIRECT=0
+TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef ALLOWED_HOSTS=localhost,testserver,127.0.0.1 SECURE_SSL_REDIRECT=0 SEGMENTATION_PRECOMPUTE_ON_INGEST=0 STORAGE_LOCAL_ROOT=$(CURDIR)/var/tmp/test-media
 
 pytest: setup
+	rm -rf var/tmp/test-media
 	$(TEST_ENV) $(LAUNCH) exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

@@ -317,24 +317,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             subprocess.run([*manage, "seed_demo"], env=env, check=True, cwd=ROOT)
             if env.get("DEBUG") not in {"1", "true", "yes", "on"}:
                 subprocess.run([*manage, "collectstatic", "--noinput"], env=env, check=True, cwd=ROOT)
-            worker = sup.start(
-                "worker",
-                [
-                    py,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "backend.config",
-                    "worker",
-                    "-Q",
-                    "interactive,embed,io",
-                    "--loglevel",
-                    "INFO",
-                    "--concurrency",
-                    str(args.concurrency),
-                    "-n",
-                    "all@%h",
-                ],
+            # Two worker processes: one reserved for interactive prompts, so they never wait behind
+            # bulk embedding; the other takes embedding and exports.
+            worker_cmd = [py, "-m", "celery", "-A", "backend.config", "worker", "--loglevel", "INFO"]
+            interactive = sup.start(
+                "worker-interactive",
+                [*worker_cmd, "-Q", "interactive", "--concurrency", "1", "-n", "interactive@%h"],
+                env=env,
+            )
+            bulk = sup.start(
+                "worker-bulk",
+                [*worker_cmd, "-Q", "embed,io", "--concurrency", str(args.concurrency), "-n", "bulk@%h"],
                 env=env,
             )
             web = sup.start(
@@ -343,7 +336,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 env=env,
             )
             url = f"http://{args.host}:{args.port}"
-            _wait_healthy(url + "/healthz", 120, [worker, web])
+            _wait_healthy(url + "/healthz", 120, [interactive, bulk, web])
             _log(f"ReadingRoom is running at {url}/  (health: {url}/healthz, API schema: {url}/api/schema/)")
             _log("demo login: username 'demo', password 'demo-password-1'   (Ctrl-C stops everything)")
             while True:
@@ -386,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the platform")
     run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    run.add_argument("--concurrency", type=int, default=2)
+    run.add_argument("--concurrency", type=int, default=1, help="processes of the bulk worker")
     ex = sub.add_parser("exec", help="run one command with services up")
     ex.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

@@ -1,6 +1,14 @@
 """Task modules are imported here so one worker command registers them all."""
 
 from workers.imaging import ingest_job_run
+from workers.segmentation import decode_prompt, embed_series, propagate_series
 from workers.system import audit_echo, worker_ping
 
-__all__ = ["audit_echo", "ingest_job_run", "worker_ping"]
+__all__ = [
+    "audit_echo",
+    "decode_prompt",
+    "embed_series",
+    "ingest_job_run",
+    "propagate_series",
+    "worker_ping",
+]

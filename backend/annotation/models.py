@@ -27,6 +27,8 @@ class Project(models.Model):
     deid_retain_patient_characteristics = models.BooleanField(default=False)
     # Keys the project's UID remapping and date shifts: consistent inside the project, unlinkable across.
     secret = models.CharField(max_length=64, default=_new_secret, editable=False)
+    # Model settings: {"window": {"level": 40, "width": 400}, "label_windows": {"<label id>": {...}}}.
+    model_settings = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return self.slug

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "backend.audit",
     "backend.annotation",
     "backend.imaging",
+    "backend.segmentation",
     "backend.realtime",
 ]
 
@@ -246,6 +247,20 @@ IMAGING_SYNC_UPLOAD_BYTES = env_int("IMAGING_SYNC_UPLOAD_BYTES", 64 << 20, minim
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "uploads") if (VAR_DIR / "uploads").is_dir() else None
+
+# Segmentation engine.
+SEGMENTATION_DEFAULT_MODEL = env_str("SEGMENTATION_DEFAULT_MODEL", "litemedsam") or "litemedsam"
+SEGMENTATION_DEVICE = env_str("SEGMENTATION_DEVICE", "auto") or "auto"
+if SEGMENTATION_DEVICE not in {"auto", "cpu", "cuda"} and not SEGMENTATION_DEVICE.startswith("cuda:"):
+    raise ImproperlyConfigured(f"SEGMENTATION_DEVICE={SEGMENTATION_DEVICE!r} must be auto, cpu, cuda or cuda:N.")
+SEGMENTATION_OPTIMIZE = env_str("SEGMENTATION_OPTIMIZE", "auto") or "auto"
+if SEGMENTATION_OPTIMIZE not in {"none", "auto", "fp32", "bf16", "fp16", "int8", "compile"}:
+    raise ImproperlyConfigured(f"SEGMENTATION_OPTIMIZE={SEGMENTATION_OPTIMIZE!r} is not a known encoder route.")
+SEGMENTATION_EMBED_BATCH = env_int("SEGMENTATION_EMBED_BATCH", 4, minimum=1)
+SEGMENTATION_PRECOMPUTE_ON_INGEST = env_bool("SEGMENTATION_PRECOMPUTE_ON_INGEST", True)
+SEGMENTATION_PROMPT_TIMEOUT_S = env_int("SEGMENTATION_PROMPT_TIMEOUT_S", 60, minimum=1)
+EMBED_CACHE_STORAGE_BYTES = env_int("EMBED_CACHE_STORAGE_BYTES", 4 << 30, minimum=1 << 20)
+EMBED_CACHE_MEMORY_BYTES = env_int("EMBED_CACHE_MEMORY_BYTES", 512 << 20, minimum=0)
 
 LOGIN_RATE_LIMIT_ATTEMPTS = env_int("LOGIN_RATE_LIMIT_ATTEMPTS", 5, minimum=1)
 LOGIN_RATE_LIMIT_WINDOW_S = env_int("LOGIN_RATE_LIMIT_WINDOW_S", 900, minimum=1)

@@ -6,6 +6,7 @@ from backend.accounts import api as accounts_api
 from backend.audit import api as audit_api
 from backend.common.health import healthz
 from backend.imaging import api as imaging_api
+from backend.segmentation import api as segmentation_api
 
 api = [
     path("auth/csrf/", accounts_api.CsrfApi.as_view()),
@@ -32,6 +33,12 @@ api = [
         imaging_api.FramePixelsApi.as_view(),
     ),
     path("projects/<slug:slug>/instances/<int:instance_id>/frames/<int:frame>/png", imaging_api.FramePngApi.as_view()),
+    path("projects/<slug:slug>/frames/<int:frame_id>/prompt/", segmentation_api.PromptApi.as_view()),
+    path("projects/<slug:slug>/series/<int:series_id>/embed/", segmentation_api.EmbedSeriesApi.as_view()),
+    path("projects/<slug:slug>/series/<int:series_id>/propagate/", segmentation_api.PropagateApi.as_view()),
+    path("projects/<slug:slug>/segmentation-jobs/<int:job_id>/", segmentation_api.JobDetailApi.as_view()),
+    path("projects/<slug:slug>/segmentation-jobs/<int:job_id>/cancel/", segmentation_api.JobCancelApi.as_view()),
+    path("models/", segmentation_api.ModelListApi.as_view()),
     path("projects/<slug:slug>/quarantine/", imaging_api.QuarantineListApi.as_view()),
     path("projects/<slug:slug>/quarantine/<int:quarantine_id>/decision/", imaging_api.QuarantineDecideApi.as_view()),
 ]

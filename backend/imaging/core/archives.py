@@ -131,11 +131,17 @@ class ZipMemberStream(io.RawIOBase):
         except ImagingError:
             raise
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
-            raise ImagingError(Code.ZIP_INVALID, "A member of the archive is corrupt.",
-                               {"name": self._name, "detail": f"{type(exc).__name__}: {str(exc)[:200]}"}) from exc
+            raise ImagingError(
+                Code.ZIP_INVALID,
+                "A member of the archive is corrupt.",
+                {"name": self._name, "detail": f"{type(exc).__name__}: {str(exc)[:200]}"},
+            ) from exc
         except Exception as exc:  # zlib/bz2/lzma errors come in several types
-            raise ImagingError(Code.ZIP_INVALID, "A member of the archive is corrupt.",
-                               {"name": self._name, "detail": f"{type(exc).__name__}: {str(exc)[:200]}"}) from exc
+            raise ImagingError(
+                Code.ZIP_INVALID,
+                "A member of the archive is corrupt.",
+                {"name": self._name, "detail": f"{type(exc).__name__}: {str(exc)[:200]}"},
+            ) from exc
         self._account(len(data))
         return data
 
@@ -146,15 +152,25 @@ class ZipMemberStream(io.RawIOBase):
         if self._produced > self._info.file_size:
             raise ImagingError(Code.ZIP_INVALID, "A member inflates past its declared size.", {"name": self._name})
         if self._produced > limits.max_member_bytes:
-            raise ImagingError(Code.ZIP_TOO_LARGE, "A member is too large.",
-                               {"name": self._name, "reason": "member_size", "limit": limits.max_member_bytes})
+            raise ImagingError(
+                Code.ZIP_TOO_LARGE,
+                "A member is too large.",
+                {"name": self._name, "reason": "member_size", "limit": limits.max_member_bytes},
+            )
         if self._budget.total > limits.max_total_bytes:
-            raise ImagingError(Code.ZIP_TOO_LARGE, "The archive inflates past the allowed total.",
-                               {"reason": "total_size", "limit": limits.max_total_bytes})
-        if (self._produced > limits.ratio_check_min_bytes
-                and self._produced > limits.max_ratio * max(self._info.compress_size, 1)):
-            raise ImagingError(Code.ZIP_TOO_LARGE, "A member has a suspicious compression ratio.",
-                               {"name": self._name, "reason": "compression_ratio", "limit": limits.max_ratio})
+            raise ImagingError(
+                Code.ZIP_TOO_LARGE,
+                "The archive inflates past the allowed total.",
+                {"reason": "total_size", "limit": limits.max_total_bytes},
+            )
+        if self._produced > limits.ratio_check_min_bytes and self._produced > limits.max_ratio * max(
+            self._info.compress_size, 1
+        ):
+            raise ImagingError(
+                Code.ZIP_TOO_LARGE,
+                "A member has a suspicious compression ratio.",
+                {"name": self._name, "reason": "compression_ratio", "limit": limits.max_ratio},
+            )
 
     def close(self) -> None:
         try:
@@ -165,9 +181,11 @@ class ZipMemberStream(io.RawIOBase):
 
 def safe_member_name(raw: str, *, max_length: int = 1024) -> str:
     """The normalized relative POSIX path of a member, or ImagingError(zip_unsafe_path)."""
+
     def unsafe(reason: str) -> ImagingError:
-        return ImagingError(Code.ZIP_UNSAFE_PATH, "The archive contains an unsafe path.",
-                            {"name": raw[:200], "reason": reason})
+        return ImagingError(
+            Code.ZIP_UNSAFE_PATH, "The archive contains an unsafe path.", {"name": raw[:200], "reason": reason}
+        )
 
     if len(raw) > max_length:
         raise unsafe("too_long")
@@ -199,8 +217,9 @@ def _entry_count(fp: BinaryIO) -> int:
         # zipfile has no public way to read the entry count without parsing the whole central directory.
         record = zipfile._EndRecData(fp)  # type: ignore[attr-defined]
     except (OSError, struct.error, ValueError) as exc:
-        raise ImagingError(Code.ZIP_INVALID, "The file is not a valid zip archive.",
-                           {"detail": str(exc)[:200]}) from exc
+        raise ImagingError(
+            Code.ZIP_INVALID, "The file is not a valid zip archive.", {"detail": str(exc)[:200]}
+        ) from exc
     if not record:
         raise ImagingError(Code.ZIP_INVALID, "The file is not a zip archive (no end of central directory).")
     return int(record[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore[attr-defined]
@@ -214,16 +233,22 @@ def _check_overlaps(fp: BinaryIO, infos: list[zipfile.ZipInfo]) -> None:
         fp.seek(info.header_offset)
         header = fp.read(_LOCAL_HEADER.size)
         if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_SIGNATURE:
-            raise ImagingError(Code.ZIP_INVALID, "A member's local header is missing.",
-                               {"name": info.filename[:200], "reason": "bad_local_header"})
+            raise ImagingError(
+                Code.ZIP_INVALID,
+                "A member's local header is missing.",
+                {"name": info.filename[:200], "reason": "bad_local_header"},
+            )
         fields = _LOCAL_HEADER.unpack(header)
         name_len, extra_len = fields[10], fields[11]
         start = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
         ends.append((info.header_offset, start + info.compress_size, info.filename))
     for (_, end, name), (next_start, _, _) in itertools.pairwise(ends):
         if next_start < end:
-            raise ImagingError(Code.ZIP_INVALID, "Members of the archive overlap.",
-                               {"name": name[:200], "reason": "overlapping_members"})
+            raise ImagingError(
+                Code.ZIP_INVALID,
+                "Members of the archive overlap.",
+                {"name": name[:200], "reason": "overlapping_members"},
+            )
 
 
 def iter_zip_members(
@@ -244,19 +269,36 @@ def iter_zip_members(
         raise ImagingError(Code.ZIP_INVALID, "The archive must be given as a seekable file.")
     count = _entry_count(source)
     if count > limits.max_members:
-        raise ImagingError(Code.ZIP_TOO_MANY_MEMBERS, "The archive has too many members.",
-                           {"members": count, "limit": limits.max_members})
+        raise ImagingError(
+            Code.ZIP_TOO_MANY_MEMBERS,
+            "The archive has too many members.",
+            {"members": count, "limit": limits.max_members},
+        )
     try:
         archive = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
-            struct.error, UnicodeDecodeError) as exc:
-        raise ImagingError(Code.ZIP_INVALID, "The file is not a valid zip archive.",
-                           {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"}) from exc
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        NotImplementedError,
+        struct.error,
+        UnicodeDecodeError,
+    ) as exc:
+        raise ImagingError(
+            Code.ZIP_INVALID,
+            "The file is not a valid zip archive.",
+            {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"},
+        ) from exc
     with archive:
         infos = archive.infolist()
         if len(infos) > limits.max_members:
-            raise ImagingError(Code.ZIP_TOO_MANY_MEMBERS, "The archive has too many members.",
-                               {"members": len(infos), "limit": limits.max_members})
+            raise ImagingError(
+                Code.ZIP_TOO_MANY_MEMBERS,
+                "The archive has too many members.",
+                {"members": len(infos), "limit": limits.max_members},
+            )
         members = _validate_directory(infos, limits, skip_hidden)
         _check_overlaps(source, [info for info, _ in members])
         budget = _Budget(limits)
@@ -264,8 +306,11 @@ def iter_zip_members(
             try:
                 inner = archive.open(info)
             except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
-                raise ImagingError(Code.ZIP_INVALID, "A member of the archive is corrupt.",
-                                   {"name": name, "detail": f"{type(exc).__name__}: {str(exc)[:200]}"}) from exc
+                raise ImagingError(
+                    Code.ZIP_INVALID,
+                    "A member of the archive is corrupt.",
+                    {"name": name, "detail": f"{type(exc).__name__}: {str(exc)[:200]}"},
+                ) from exc
             stream = ZipMemberStream(inner, info, name, budget)
             try:
                 yield ZipMember(name, info.file_size, info.compress_size, stream)
@@ -286,32 +331,48 @@ def _validate_directory(
         if kind == stat.S_IFLNK:
             raise ImagingError(Code.ZIP_SYMLINK, "The archive contains a symbolic link.", {"name": name})
         if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-            raise ImagingError(Code.ZIP_UNSAFE_PATH, "The archive contains a special file.",
-                               {"name": name, "reason": "special_file"})
+            raise ImagingError(
+                Code.ZIP_UNSAFE_PATH, "The archive contains a special file.", {"name": name, "reason": "special_file"}
+            )
         folded = name.casefold()
         if folded in seen:
-            raise ImagingError(Code.ZIP_UNSAFE_PATH, "The archive contains the same path twice.",
-                               {"name": name, "reason": "duplicate"})
+            raise ImagingError(
+                Code.ZIP_UNSAFE_PATH, "The archive contains the same path twice.", {"name": name, "reason": "duplicate"}
+            )
         seen.add(folded)
         if info.is_dir() or name.endswith("/"):
             continue
         if info.flag_bits & 0x1:
-            raise ImagingError(Code.ZIP_INVALID, "Encrypted archives are not accepted.",
-                               {"name": name, "reason": "encrypted"})
+            raise ImagingError(
+                Code.ZIP_INVALID, "Encrypted archives are not accepted.", {"name": name, "reason": "encrypted"}
+            )
         if info.compress_type not in _SUPPORTED_METHODS:
-            raise ImagingError(Code.ZIP_INVALID, "A member uses an unsupported compression method.",
-                               {"name": name, "reason": "unsupported_compression", "method": info.compress_type})
+            raise ImagingError(
+                Code.ZIP_INVALID,
+                "A member uses an unsupported compression method.",
+                {"name": name, "reason": "unsupported_compression", "method": info.compress_type},
+            )
         if info.file_size > limits.max_member_bytes:
-            raise ImagingError(Code.ZIP_TOO_LARGE, "A member is too large.",
-                               {"name": name, "reason": "member_size", "limit": limits.max_member_bytes})
-        if (info.file_size > limits.ratio_check_min_bytes
-                and info.file_size > limits.max_ratio * max(info.compress_size, 1)):
-            raise ImagingError(Code.ZIP_TOO_LARGE, "A member has a suspicious compression ratio.",
-                               {"name": name, "reason": "compression_ratio", "limit": limits.max_ratio})
+            raise ImagingError(
+                Code.ZIP_TOO_LARGE,
+                "A member is too large.",
+                {"name": name, "reason": "member_size", "limit": limits.max_member_bytes},
+            )
+        if info.file_size > limits.ratio_check_min_bytes and info.file_size > limits.max_ratio * max(
+            info.compress_size, 1
+        ):
+            raise ImagingError(
+                Code.ZIP_TOO_LARGE,
+                "A member has a suspicious compression ratio.",
+                {"name": name, "reason": "compression_ratio", "limit": limits.max_ratio},
+            )
         declared_total += info.file_size
         if declared_total > limits.max_total_bytes:
-            raise ImagingError(Code.ZIP_TOO_LARGE, "The archive inflates past the allowed total.",
-                               {"reason": "total_size", "limit": limits.max_total_bytes})
+            raise ImagingError(
+                Code.ZIP_TOO_LARGE,
+                "The archive inflates past the allowed total.",
+                {"reason": "total_size", "limit": limits.max_total_bytes},
+            )
         if skip_hidden and _is_hidden(name):
             continue
         out.append((info, name))

@@ -209,11 +209,56 @@ _VENDORS: Final = (
 )
 _WINDOW_PHRASES: Final = frozenset(
     {
-        "", "SOFT TISSUE", "SOFTTISSUE", "TISSUE", "LUNG", "LUNGS", "BONE", "BRAIN", "LIVER", "MEDIASTINUM",
-        "MEDIASTINAL", "ABDOMEN", "ABDOMINAL", "ABD", "ANGIO", "STROKE", "SUBDURAL", "HEAD", "NECK", "SPINE",
-        "CHEST", "THORAX", "PELVIS", "SKULL", "SINUS", "BREAST", "NORMAL", "DEFAULT", "STANDARD", "FULL",
-        "FULL DYNAMIC", "FULL RANGE", "HARDER", "SOFTER", "HARD", "SOFT", "SHARP", "SMOOTH", "AUTO", "AUTOMATIC",
-        "USER", "CUSTOM", "MIN MAX", "MINMAX", "HISTOGRAM", "LINEAR", "SIGMOID", "ORIGINAL", "VOI LUT", "LEVEL",
+        "",
+        "SOFT TISSUE",
+        "SOFTTISSUE",
+        "TISSUE",
+        "LUNG",
+        "LUNGS",
+        "BONE",
+        "BRAIN",
+        "LIVER",
+        "MEDIASTINUM",
+        "MEDIASTINAL",
+        "ABDOMEN",
+        "ABDOMINAL",
+        "ABD",
+        "ANGIO",
+        "STROKE",
+        "SUBDURAL",
+        "HEAD",
+        "NECK",
+        "SPINE",
+        "CHEST",
+        "THORAX",
+        "PELVIS",
+        "SKULL",
+        "SINUS",
+        "BREAST",
+        "NORMAL",
+        "DEFAULT",
+        "STANDARD",
+        "FULL",
+        "FULL DYNAMIC",
+        "FULL RANGE",
+        "HARDER",
+        "SOFTER",
+        "HARD",
+        "SOFT",
+        "SHARP",
+        "SMOOTH",
+        "AUTO",
+        "AUTOMATIC",
+        "USER",
+        "CUSTOM",
+        "MIN MAX",
+        "MINMAX",
+        "HISTOGRAM",
+        "LINEAR",
+        "SIGMOID",
+        "ORIGINAL",
+        "VOI LUT",
+        "LEVEL",
     }
 )
 _WINDOW_AFFIXES: Final = re.compile(r"^(WINDOW|PRESET|WL|W L|W)?\s*(.*?)\s*(WINDOW|PRESET)?\s*\d{0,2}$")
@@ -365,9 +410,7 @@ def _deidentify(ds: Dataset, *, policy: DeidPolicy, inplace: bool) -> DeidResult
         item.CodeMeaning = meaning
         items.append(item)
     out.DeidentificationMethodCodeSequence = Sequence(items)
-    out.LongitudinalTemporalInformationModified = (
-        "MODIFIED" if policy.retain_longitudinal_modified_dates else "REMOVED"
-    )
+    out.LongitudinalTemporalInformationModified = "MODIFIED" if policy.retain_longitudinal_modified_dates else "REMOVED"
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"):
         if not get_str(out, keyword):
             raise ImagingError(Code.DEID_FAILED, f"The dataset has no {keyword}.", {"keyword": keyword})
@@ -803,19 +846,34 @@ def _shift_dt(text: str, ctx: _Context) -> str | None:
 # Quarantine
 
 _US_SOP_CLASSES: Final = frozenset(
-    {"1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.6.2", "1.2.840.10008.5.1.4.1.1.3.1",
-     "1.2.840.10008.5.1.4.1.1.6", "1.2.840.10008.5.1.4.1.1.3"}
+    {
+        "1.2.840.10008.5.1.4.1.1.6.1",
+        "1.2.840.10008.5.1.4.1.1.6.2",
+        "1.2.840.10008.5.1.4.1.1.3.1",
+        "1.2.840.10008.5.1.4.1.1.6",
+        "1.2.840.10008.5.1.4.1.1.3",
+    }
 )
 _SC_SOP_CLASSES: Final = frozenset(
-    {"1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.7.1", "1.2.840.10008.5.1.4.1.1.7.2",
-     "1.2.840.10008.5.1.4.1.1.7.3", "1.2.840.10008.5.1.4.1.1.7.4"}
+    {
+        "1.2.840.10008.5.1.4.1.1.7",
+        "1.2.840.10008.5.1.4.1.1.7.1",
+        "1.2.840.10008.5.1.4.1.1.7.2",
+        "1.2.840.10008.5.1.4.1.1.7.3",
+        "1.2.840.10008.5.1.4.1.1.7.4",
+    }
 )
 # VL photographic/endoscopic/microscopic and video classes: camera pictures may show faces or labels.
 _VL_PREFIX: Final = "1.2.840.10008.5.1.4.1.1.77.1."
 _WSI_SOP_CLASS: Final = "1.2.840.10008.5.1.4.1.1.77.1.6"
 _DOCUMENT_SOP_CLASSES: Final = frozenset(
-    {"1.2.840.10008.5.1.4.1.1.104.1", "1.2.840.10008.5.1.4.1.1.104.2", "1.2.840.10008.5.1.4.1.1.104.3",
-     "1.2.840.10008.5.1.4.1.1.104.4", "1.2.840.10008.5.1.4.1.1.104.5"}
+    {
+        "1.2.840.10008.5.1.4.1.1.104.1",
+        "1.2.840.10008.5.1.4.1.1.104.2",
+        "1.2.840.10008.5.1.4.1.1.104.3",
+        "1.2.840.10008.5.1.4.1.1.104.4",
+        "1.2.840.10008.5.1.4.1.1.104.5",
+    }
 )
 
 

@@ -74,11 +74,22 @@ def slices_from_summaries(summaries: Iterable[InstanceSummary]) -> list[SlicePos
     for s in summaries:
         if s.frame_positions:
             for index, pos in enumerate(s.frame_positions):
-                out.append(SlicePosition(s.sop_instance_uid, index, pos, s.image_orientation_patient, s.pixel_spacing,
-                                         s.instance_number))
+                out.append(
+                    SlicePosition(
+                        s.sop_instance_uid, index, pos, s.image_orientation_patient, s.pixel_spacing, s.instance_number
+                    )
+                )
         else:
-            out.append(SlicePosition(s.sop_instance_uid, 0, s.image_position_patient, s.image_orientation_patient,
-                                     s.pixel_spacing, s.instance_number))
+            out.append(
+                SlicePosition(
+                    s.sop_instance_uid,
+                    0,
+                    s.image_position_patient,
+                    s.image_orientation_patient,
+                    s.pixel_spacing,
+                    s.instance_number,
+                )
+            )
     return out
 
 
@@ -101,8 +112,9 @@ def sort_slices(slices: Sequence[SlicePosition], *, slice_thickness: float | Non
     if not slices:
         return SortedSlices((), None, None, None, True, 0.0, False, False, None, "instance_number")
     if not all(_has_geometry(s) for s in slices):
-        by_number = sorted(slices, key=lambda s: (s.instance_number is None, s.instance_number or 0,
-                                                   s.sop_instance_uid, s.frame_index))
+        by_number = sorted(
+            slices, key=lambda s: (s.instance_number is None, s.instance_number or 0, s.sop_instance_uid, s.frame_index)
+        )
         return SortedSlices(tuple(by_number), None, None, None, True, 0.0, False, False, None, "instance_number")
 
     first_orientation = slices[0].orientation
@@ -239,19 +251,33 @@ def split_series(instances: Sequence[InstanceSummary]) -> list[SubSeries]:
     for inst in instances:
         orientation = inst.image_orientation_patient if _valid_orientation(inst.image_orientation_patient) else None
         if inst.number_of_frames > 1:
-            key = SubSeriesKey(inst.frame_of_reference_uid, orientation, inst.rows, inst.columns, inst.is_localizer,
-                               f"instance={inst.sop_instance_uid}")
+            key = SubSeriesKey(
+                inst.frame_of_reference_uid,
+                orientation,
+                inst.rows,
+                inst.columns,
+                inst.is_localizer,
+                f"instance={inst.sop_instance_uid}",
+            )
             singles.append(SubSeries(key, (inst,)))
             continue
         for key, members in groups:
-            if (key.frame_of_reference_uid == inst.frame_of_reference_uid and key.rows == inst.rows
-                    and key.columns == inst.columns and key.localizer == inst.is_localizer
-                    and _close(key.orientation, orientation)):
+            if (
+                key.frame_of_reference_uid == inst.frame_of_reference_uid
+                and key.rows == inst.rows
+                and key.columns == inst.columns
+                and key.localizer == inst.is_localizer
+                and _close(key.orientation, orientation)
+            ):
                 members.append(inst)
                 break
         else:
-            groups.append((SubSeriesKey(inst.frame_of_reference_uid, orientation, inst.rows, inst.columns,
-                                        inst.is_localizer), [inst]))
+            groups.append(
+                (
+                    SubSeriesKey(inst.frame_of_reference_uid, orientation, inst.rows, inst.columns, inst.is_localizer),
+                    [inst],
+                )
+            )
     out: list[SubSeries] = []
     for key, members in groups:
         out.extend(_split_repeats(key, members))
@@ -277,8 +303,11 @@ def _split_repeats(key: SubSeriesKey, members: list[InstanceSummary]) -> list[Su
     normal = slice_normal(key.orientation) if key.orientation is not None else None
     if not _has_repeats(members, normal):
         return [SubSeries(key, tuple(members))]
-    for attribute, label in (("acquisition_number", "acquisition"), ("echo_number", "echo"),
-                             ("temporal_position_identifier", "temporal")):
+    for attribute, label in (
+        ("acquisition_number", "acquisition"),
+        ("echo_number", "echo"),
+        ("temporal_position_identifier", "temporal"),
+    ):
         buckets: dict[object, list[InstanceSummary]] = {}
         for m in members:
             buckets.setdefault(getattr(m, attribute), []).append(m)

@@ -93,20 +93,29 @@ def read_nifti(
         klass = nib.Nifti2Image if header_size == 540 or int.from_bytes(data[:4], "big") == 540 else nib.Nifti1Image
         image = klass.from_bytes(data)
     except Exception as exc:  # nibabel raises many types for corrupt headers
-        raise ImagingError(Code.NOT_NIFTI, "The file is not a readable NIfTI image.",
-                           {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"}) from exc
+        raise ImagingError(
+            Code.NOT_NIFTI,
+            "The file is not a readable NIfTI image.",
+            {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"},
+        ) from exc
     shape = tuple(int(n) for n in image.shape)
     if len(shape) == 4 and shape[3] == 1:
         shape = shape[:3]
     if len(shape) == 2:
         shape = (*shape, 1)
     if len(shape) != 3 or min(shape) < 1:
-        raise ImagingError(Code.NIFTI_UNSUPPORTED, "Only 2D and 3D NIfTI volumes are supported.",
-                           {"reason": "dimensions", "shape": list(image.shape)})
+        raise ImagingError(
+            Code.NIFTI_UNSUPPORTED,
+            "Only 2D and 3D NIfTI volumes are supported.",
+            {"reason": "dimensions", "shape": list(image.shape)},
+        )
     dtype = image.get_data_dtype()  # type: ignore[no-untyped-call]
     if dtype.kind not in "iuf" or dtype.fields is not None:
-        raise ImagingError(Code.NIFTI_UNSUPPORTED, "Only scalar integer or float voxels are supported.",
-                           {"reason": "dtype", "dtype": str(dtype)})
+        raise ImagingError(
+            Code.NIFTI_UNSUPPORTED,
+            "Only scalar integer or float voxels are supported.",
+            {"reason": "dtype", "dtype": str(dtype)},
+        )
     header = image.header
     known = int(header["sform_code"]) > 0 or int(header["qform_code"]) > 0
     affine = np.asarray(image.affine, dtype=float)
@@ -135,20 +144,26 @@ def _bounded_payload(fp: BinaryIO, max_voxels: int) -> bytes:
             bytes_per_voxel = header.get_data_dtype().itemsize
             offset = int(header.get_data_offset())
         except Exception as exc:  # same: corrupt header fields
-            raise ImagingError(Code.NOT_NIFTI, "The NIfTI header is corrupt.",
-                               {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"}) from exc
+            raise ImagingError(
+                Code.NOT_NIFTI, "The NIfTI header is corrupt.", {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"}
+            ) from exc
         if magic_value not in (b"n+1", b"n+2"):
-            raise ImagingError(Code.NOT_NIFTI, "Only single-file NIfTI (.nii, .nii.gz) is supported.",
-                               {"reason": "magic"})
+            raise ImagingError(
+                Code.NOT_NIFTI, "Only single-file NIfTI (.nii, .nii.gz) is supported.", {"reason": "magic"}
+            )
         voxels = int(np.prod([max(int(n), 1) for n in shape])) if shape else 0
         if voxels > max_voxels:
-            raise ImagingError(Code.VOLUME_TOO_LARGE, "The volume has too many voxels.",
-                               {"voxels": voxels, "limit": max_voxels})
+            raise ImagingError(
+                Code.VOLUME_TOO_LARGE, "The volume has too many voxels.", {"voxels": voxels, "limit": max_voxels}
+            )
         needed = max(offset, size) + voxels * bytes_per_voxel
         rest = stream.read(needed - len(head)) if needed > len(head) else b""
     except (OSError, EOFError, zlib.error) as exc:
-        raise ImagingError(Code.NOT_NIFTI, "The compressed NIfTI file is corrupt.",
-                           {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"}) from exc
+        raise ImagingError(
+            Code.NOT_NIFTI,
+            "The compressed NIfTI file is corrupt.",
+            {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"},
+        ) from exc
     payload = head + rest
     if len(payload) < needed:
         raise ImagingError(Code.NOT_NIFTI, "The NIfTI file is truncated.", {"expected": needed, "actual": len(payload)})
@@ -202,8 +217,9 @@ def nifti_to_dicom_series(
         raise ImagingError(Code.NIFTI_UNSUPPORTED, "The affine has a zero voxel size.", {"reason": "affine"})
     row_cos, col_cos = col_i / size_i, col_j / size_j
     if abs(float(np.dot(row_cos, col_cos))) > 1e-4:
-        raise ImagingError(Code.NIFTI_UNSUPPORTED, "In-plane shear cannot be represented in DICOM.",
-                           {"reason": "sheared_in_plane"})
+        raise ImagingError(
+            Code.NIFTI_UNSUPPORTED, "In-plane shear cannot be represented in DICOM.", {"reason": "sheared_in_plane"}
+        )
     normal = np.cross(row_cos, col_cos)
     reversed_slices = float(np.dot(col_k, normal)) < 0
     order = list(range(volume.shape[2]))[::-1] if reversed_slices else list(range(volume.shape[2]))
@@ -223,10 +239,19 @@ def nifti_to_dicom_series(
         stored = np.nan_to_num(stored, nan=float(_INT16.min))
         stored = np.clip(stored, _INT16.min, _INT16.max).astype("<i2").T  # (i, j) -> (row=j, col=i)
         position = lps @ np.array([0.0, 0.0, float(k), 1.0])
-        ds = _base_dataset(sop_class=sop_class, modality=modality, study=study, series=series,
-                           frame_of_reference=frame_of_reference, series_number=series_number, instance_number=number,
-                           series_description=series_description, patient_id=patient_id, patient_name=patient_name,
-                           stamp=stamp)
+        ds = _base_dataset(
+            sop_class=sop_class,
+            modality=modality,
+            study=study,
+            series=series,
+            frame_of_reference=frame_of_reference,
+            series_number=series_number,
+            instance_number=number,
+            series_description=series_description,
+            patient_id=patient_id,
+            patient_name=patient_name,
+            stamp=stamp,
+        )
         ds.ImagePositionPatient = [_ds(v) for v in position[:3]]
         ds.ImageOrientationPatient = [_ds(v) for v in (*row_cos, *col_cos)]
         ds.PixelSpacing = [_ds(size_j), _ds(size_i)]
@@ -266,8 +291,17 @@ def _ds(value: float) -> str:
 
 def _base_dataset(
     *,
-    sop_class: str, modality: str, study: str, series: str, frame_of_reference: str, series_number: int,
-    instance_number: int, series_description: str | None, patient_id: str, patient_name: str, stamp: datetime,
+    sop_class: str,
+    modality: str,
+    study: str,
+    series: str,
+    frame_of_reference: str,
+    series_number: int,
+    instance_number: int,
+    series_description: str | None,
+    patient_id: str,
+    patient_name: str,
+    stamp: datetime,
 ) -> Dataset:
     ds = Dataset()
     ds.SOPClassUID = sop_class

@@ -118,8 +118,15 @@ _SUPPORTED_PHOTOMETRIC: Final = frozenset(
 )
 _UNDEFINED_LENGTH: Final = 0xFFFFFFFF
 # Magic numbers of executables that have been used in DICOM preamble polyglots.
-_EXECUTABLE_MAGIC: Final = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
-                            b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
+_EXECUTABLE_MAGIC: Final = (
+    b"MZ",
+    b"\x7fELF",
+    b"\xfe\xed\xfa\xce",
+    b"\xfe\xed\xfa\xcf",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
+    b"\xca\xfe\xba\xbe",
+)
 _MAX_RECORDED_WARNINGS: Final = 20
 
 
@@ -259,8 +266,9 @@ def read_dicom(
         try:
             ds = pydicom.dcmread(fp, force=False)
         except InvalidDicomError as exc:
-            raise ImagingError(Code.NOT_DICOM, "The file is not a DICOM Part 10 file.",
-                               {"detail": str(exc)[:200]}) from exc
+            raise ImagingError(
+                Code.NOT_DICOM, "The file is not a DICOM Part 10 file.", {"detail": str(exc)[:200]}
+            ) from exc
         except Exception as exc:  # any reader failure on untrusted bytes is a malformed file
             raise _malformed("The DICOM file could not be read.", exc) from exc
         _force_read(ds)
@@ -419,7 +427,7 @@ def check_pixel_header(ds: Dataset, *, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_
     """Validate the Image Pixel attributes and the decoded size cap without decoding; return the decoded bytes."""
     keyword = _has_pixels(ds)
     if keyword is None:
-        if "Rows" in ds and "Columns" in ds and "SOPClassUID" in ds and _looks_like_image_class(ds):
+        if _is_image_class(ds):
             raise _malformed("The image has no pixel data (truncated file?).", reason="missing_pixel_data")
         return 0
     rows, columns = get_int(ds, "Rows"), get_int(ds, "Columns")
@@ -487,10 +495,21 @@ def _check_encapsulation(value: bytes | bytearray) -> None:
         raise _malformed("The encapsulated pixel data has no fragments.", reason="bad_encapsulation")
 
 
-def _looks_like_image_class(ds: Dataset) -> bool:
-    sop_class = get_str(ds, "SOPClassUID") or ""
-    # Image storage classes live under 1.2.840.10008.5.1.4.1.1; RT Structure Set and SR do not carry Rows.
-    return sop_class.startswith("1.2.840.10008.5.1.4.1.1.")
+_PIXEL_STORAGE_NAMES: Final = frozenset({"Segmentation Storage", "Parametric Map Storage"})
+
+
+def _is_image_class(ds: Dataset) -> bool:
+    """Whether the SOP class requires Pixel Data (Type 1), so its absence means a damaged file.
+
+    A file cut exactly between two elements parses cleanly; for image classes the missing pixel data gives
+    it away. Non-image classes (SR, RT Structure Set, presentation states, RT Dose with only DVHs) pass.
+    """
+    meta = getattr(ds, "file_meta", None)
+    sop_class = get_str(ds, "SOPClassUID") or (get_str(meta, "MediaStorageSOPClassUID") if meta is not None else None)
+    if not sop_class or not is_valid_uid(sop_class):
+        return "Rows" in ds and "Columns" in ds
+    name = UID(sop_class).name
+    return name.endswith("Image Storage") or "Image Storage -" in name or name in _PIXEL_STORAGE_NAMES
 
 
 def number_of_frames(ds: Dataset) -> int | None:
@@ -549,9 +568,18 @@ def _repair_uids(ds: Dataset, fp: BinaryIO, uid_context: str) -> list[str]:
         study = derived_uid(
             "study",
             uid_context,
-            *(get_str(ds, k) or "" for k in (
-                "PatientID", "PatientName", "PatientBirthDate", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
-            )),
+            *(
+                get_str(ds, k) or ""
+                for k in (
+                    "PatientID",
+                    "PatientName",
+                    "PatientBirthDate",
+                    "StudyDate",
+                    "StudyTime",
+                    "AccessionNumber",
+                    "StudyID",
+                )
+            ),
         )
         repairs.append("study_instance_uid_derived")
     series = get_str(ds, "SeriesInstanceUID") or ""
@@ -559,9 +587,17 @@ def _repair_uids(ds: Dataset, fp: BinaryIO, uid_context: str) -> list[str]:
         series = derived_uid(
             "series",
             study,
-            *(get_str(ds, k) or "" for k in (
-                "Modality", "SeriesNumber", "SeriesDate", "SeriesTime", "SeriesDescription", "FrameOfReferenceUID",
-            )),
+            *(
+                get_str(ds, k) or ""
+                for k in (
+                    "Modality",
+                    "SeriesNumber",
+                    "SeriesDate",
+                    "SeriesTime",
+                    "SeriesDescription",
+                    "FrameOfReferenceUID",
+                )
+            ),
         )
         repairs.append("series_instance_uid_derived")
     for keyword, value in (("StudyInstanceUID", study), ("SeriesInstanceUID", series)):
@@ -657,7 +693,9 @@ def rescale_for_frame(ds: Dataset, frame: int | None = None) -> tuple[float, flo
     )
 
 
-def _geometry(ds: Dataset) -> tuple[
+def _geometry(
+    ds: Dataset,
+) -> tuple[
     tuple[float, float] | None,
     tuple[float, float, float] | None,
     tuple[float, float, float, float, float, float] | None,

@@ -56,15 +56,21 @@ def read_raster(source: bytes | bytearray | BinaryIO, *, max_pixels: int = DEFAU
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImagingError(Code.IMAGE_TOO_LARGE, "The image has too many pixels.", {"limit": max_pixels}) from exc
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-            raise ImagingError(Code.NOT_AN_IMAGE, "The file is not a PNG, JPEG or TIFF image.",
-                               {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"}) from exc
+            raise ImagingError(
+                Code.NOT_AN_IMAGE,
+                "The file is not a PNG, JPEG or TIFF image.",
+                {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"},
+            ) from exc
         with image:
             width, height = image.size
             if width < 1 or height < 1:
                 raise ImagingError(Code.NOT_AN_IMAGE, "The image is empty.")
             if width * height > max_pixels:
-                raise ImagingError(Code.IMAGE_TOO_LARGE, "The image has too many pixels.",
-                                   {"width": width, "height": height, "limit": max_pixels})
+                raise ImagingError(
+                    Code.IMAGE_TOO_LARGE,
+                    "The image has too many pixels.",
+                    {"width": width, "height": height, "limit": max_pixels},
+                )
             frames = int(getattr(image, "n_frames", 1) or 1)
             fmt = str(image.format)
             mode = image.mode
@@ -74,11 +80,15 @@ def read_raster(source: bytes | bytearray | BinaryIO, *, max_pixels: int = DEFAU
             except ImagingError:
                 raise
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-                raise ImagingError(Code.IMAGE_TOO_LARGE, "The image has too many pixels.",
-                                   {"limit": max_pixels}) from exc
+                raise ImagingError(
+                    Code.IMAGE_TOO_LARGE, "The image has too many pixels.", {"limit": max_pixels}
+                ) from exc
             except Exception as exc:  # codec errors on untrusted bytes vary by format
-                raise ImagingError(Code.NOT_AN_IMAGE, "The image could not be decoded.",
-                                   {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"}) from exc
+                raise ImagingError(
+                    Code.NOT_AN_IMAGE,
+                    "The image could not be decoded.",
+                    {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"},
+                ) from exc
     return RasterImage(pixels=pixels, source_format=fmt, source_mode=mode, source_frames=frames)
 
 
@@ -93,13 +103,17 @@ def _to_array(image: Image.Image) -> np.ndarray:
     if mode == "I":
         values = np.asarray(image)
         if values.size and (values.min() < 0 or values.max() > 0xFFFF):
-            raise ImagingError(Code.NOT_AN_IMAGE, "32-bit images outside 0..65535 are not supported.",
-                               {"reason": "unsupported_mode", "mode": mode})
+            raise ImagingError(
+                Code.NOT_AN_IMAGE,
+                "32-bit images outside 0..65535 are not supported.",
+                {"reason": "unsupported_mode", "mode": mode},
+            )
         return values.astype("<u2")
     if mode in _RGB_MODES:
         return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    raise ImagingError(Code.NOT_AN_IMAGE, f"Images of mode {mode} are not supported.",
-                       {"reason": "unsupported_mode", "mode": mode})
+    raise ImagingError(
+        Code.NOT_AN_IMAGE, f"Images of mode {mode} are not supported.", {"reason": "unsupported_mode", "mode": mode}
+    )
 
 
 def raster_to_secondary_capture(
