@@ -1,5 +1,6 @@
 """Task modules are imported here so one worker command registers them all."""
 
+from workers.annotation import export_project
 from workers.imaging import ingest_job_run
 from workers.segmentation import decode_prompt, embed_series, propagate_series
 from workers.system import audit_echo, worker_ping
@@ -8,6 +9,7 @@ __all__ = [
     "audit_echo",
     "decode_prompt",
     "embed_series",
+    "export_project",
     "ingest_job_run",
     "propagate_series",
     "worker_ping",

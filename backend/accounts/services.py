@@ -130,13 +130,16 @@ def project_member_remove(*, actor: User, project: Project, user: User) -> None:
     if membership.role == ProjectRole.OWNER:
         _ensure_another_owner(project=project, leaving=user)
     membership.delete()
+    from backend.annotation.services import reader_left_project
+
+    reassigned = reader_left_project(project_id=project.pk, user_id=int(user.pk))
     audit_record(
         actor=actor,
         action="project.member_remove",
         object_type="project",
         object_id=project.pk,
         project_id=project.pk,
-        detail={"user_id": user.pk},
+        detail={"user_id": user.pk, "tasks_reassigned": reassigned},
     )
     from backend.realtime.services import realtime_disconnect_user
 

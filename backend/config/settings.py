@@ -202,6 +202,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # `?format=` belongs to our export endpoints, not to renderer negotiation.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ReadingRoom API",
@@ -209,6 +211,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ConsensusMethodEnum": "backend.annotation.models.ConsensusMethod",
+        "MaskSourceEnum": "backend.annotation.models.MaskSource",
+        "ProjectRoleEnum": "backend.accounts.models.ProjectRole",
+    },
 }
 
 # Celery: three queues so interactive prompts never wait behind bulk work.

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from backend.accounts import api as accounts_api
+from backend.annotation import api as annotation_api
 from backend.audit import api as audit_api
 from backend.common.health import healthz
 from backend.imaging import api as imaging_api
@@ -39,6 +40,41 @@ api = [
     path("projects/<slug:slug>/segmentation-jobs/<int:job_id>/", segmentation_api.JobDetailApi.as_view()),
     path("projects/<slug:slug>/segmentation-jobs/<int:job_id>/cancel/", segmentation_api.JobCancelApi.as_view()),
     path("models/", segmentation_api.ModelListApi.as_view()),
+    path("codes/segmentation/", annotation_api.CodeListApi.as_view()),
+    path("projects/<slug:slug>/policy/", annotation_api.PolicyApi.as_view()),
+    path("projects/<slug:slug>/labels/", annotation_api.LabelListApi.as_view()),
+    path("projects/<slug:slug>/labels/<int:label_id>/", annotation_api.LabelDetailApi.as_view()),
+    path("projects/<slug:slug>/cases/", annotation_api.CaseListApi.as_view()),
+    path("projects/<slug:slug>/cases/<int:case_id>/", annotation_api.CaseDetailApi.as_view()),
+    path("projects/<slug:slug>/cases/<int:case_id>/review/", annotation_api.CaseReviewApi.as_view()),
+    path("projects/<slug:slug>/cases/<int:case_id>/consensus/", annotation_api.ConsensusApi.as_view()),
+    path("projects/<slug:slug>/cases/<int:case_id>/return/", annotation_api.CaseReturnApi.as_view()),
+    path("projects/<slug:slug>/cases/<int:case_id>/export/", annotation_api.CaseExportApi.as_view()),
+    path("projects/<slug:slug>/tasks/next/", annotation_api.NextTaskApi.as_view()),
+    path("projects/<slug:slug>/tasks/mine/", annotation_api.MyTasksApi.as_view()),
+    path("projects/<slug:slug>/tasks/<int:task_id>/", annotation_api.TaskUpdateApi.as_view()),
+    path("projects/<slug:slug>/tasks/<int:task_id>/assign/", annotation_api.TaskAssignApi.as_view()),
+    path("projects/<slug:slug>/tasks/<int:task_id>/submit/", annotation_api.TaskSubmitApi.as_view()),
+    path("projects/<slug:slug>/tasks/<int:task_id>/annotation/", annotation_api.TaskAnnotationApi.as_view()),
+    path("projects/<slug:slug>/annotations/<int:annotation_id>/", annotation_api.AnnotationDetailApi.as_view()),
+    path(
+        "projects/<slug:slug>/annotations/<int:annotation_id>/versions/",
+        annotation_api.AnnotationVersionsApi.as_view(),
+    ),
+    path(
+        "projects/<slug:slug>/annotations/<int:annotation_id>/frames/<int:frame_id>/",
+        annotation_api.AnnotationFrameApi.as_view(),
+    ),
+    path(
+        "projects/<slug:slug>/annotations/<int:annotation_id>/drafts/<int:frame_id>/",
+        annotation_api.DraftApi.as_view(),
+    ),
+    path("projects/<slug:slug>/annotations/<int:annotation_id>/signoff/", annotation_api.SignOffApi.as_view()),
+    path("projects/<slug:slug>/review/queue/", annotation_api.ReviewQueueApi.as_view()),
+    path("projects/<slug:slug>/review/readers/", annotation_api.ReaderSummaryApi.as_view()),
+    path("projects/<slug:slug>/exports/", annotation_api.ProjectExportApi.as_view()),
+    path("projects/<slug:slug>/exports/<int:job_id>/", annotation_api.ExportJobApi.as_view()),
+    path("projects/<slug:slug>/exports/<int:job_id>/download/", annotation_api.ExportDownloadApi.as_view()),
     path("projects/<slug:slug>/quarantine/", imaging_api.QuarantineListApi.as_view()),
     path("projects/<slug:slug>/quarantine/<int:quarantine_id>/decision/", imaging_api.QuarantineDecideApi.as_view()),
 ]
@@ -48,6 +84,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("admin/", admin.site.urls),
     path("api/", include(api)),
+    path("dicomweb/", include("backend.imaging.dicomweb_urls")),
 ]
 
 handler404 = "backend.common.errors.json_404"

@@ -33,3 +33,20 @@ def series_event(*, series_id: int, event: dict[str, Any]) -> None:
         async_to_sync(layer.group_send)(room, {"type": "room.event", "event": payload})
 
     transaction.on_commit(_send)
+
+
+def project_group(project_id: int) -> str:
+    return f"project.{project_id}"
+
+
+def project_event(*, project_id: int, event: dict[str, Any]) -> None:
+    room = project_group(project_id)
+
+    def _send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        payload = {**event, "seq": _next_seq(room)}
+        async_to_sync(layer.group_send)(room, {"type": "room.event", "event": payload})
+
+    transaction.on_commit(_send)

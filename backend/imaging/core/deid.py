@@ -504,7 +504,7 @@ def _profile_action(elem: DataElement, ctx: _Context) -> str | None:
 def _clean_element(ds: Dataset, elem: DataElement, ctx: _Context, depth: int) -> None:
     tag = elem.tag
     group = tag.group
-    if tag.is_private or (group & 0xFF00) in (0x5000, 0x6000) or tag.element == 0 or group == 0x0002:
+    if tag.is_private or (group & 0xFF00) in (0x5000, 0x6000) or tag.element == 0 or group in (0x0000, 0x0002):
         # Private data, overlays/curves (bitmaps that may hold burned-in text) and group lengths go.
         _remove(ds, tag, ctx)
         return
@@ -695,6 +695,8 @@ def _date_time_pairs(ds: Dataset, ctx: _Context) -> dict[BaseTag, BaseTag]:
         elem = ds[tag]
         if elem.VR != "DA" or tag.is_private or not elem.keyword or elem.keyword in _NEVER_SHIFT:
             continue
+        if (tag.group & 0xFF00) in (0x5000, 0x6000) or tag.group in (0x0000, 0x0002):
+            continue  # removed whole by _clean_element
         partner_kw = elem.keyword.replace("Date", "Time")
         partner_tag = tag_for_keyword(partner_kw)
         if partner_tag is None or partner_tag not in ds:

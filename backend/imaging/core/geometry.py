@@ -155,8 +155,11 @@ def _affine(
     if first.pixel_spacing is None or first.orientation is None or first.position is None:
         return None, False
     row_spacing, col_spacing = first.pixel_spacing  # PixelSpacing = (between rows, between columns)
+    # Cosines are renormalized: scanners write 6-digit values whose norm is off by up to 1e-6.
     row_cos = np.asarray(first.orientation[:3], dtype=float)
+    row_cos = row_cos / np.linalg.norm(row_cos)
     col_cos = np.asarray(first.orientation[3:6], dtype=float)
+    col_cos = col_cos / np.linalg.norm(col_cos)
     origin = np.asarray(first.position, dtype=float)
     if len(ordered) > 1:
         last = ordered[-1]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import struct
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ import numpy as np
 import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import generate_fragments
+from pydicom.encaps import generate_fragments, get_frame
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut
@@ -128,6 +129,7 @@ _EXECUTABLE_MAGIC: Final = (
     b"\xca\xfe\xba\xbe",
 )
 _MAX_RECORDED_WARNINGS: Final = 20
+_ILLEGAL_GROUPS: Final = frozenset({0x0000, 0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF})
 
 
 @dataclass(frozen=True)
@@ -277,11 +279,19 @@ def read_dicom(
             if text not in recorded and len(recorded) < _MAX_RECORDED_WARNINGS:
                 recorded.append(text)
 
+    repairs: list[str] = []
+    command_tags = [tag for tag in list(ds.keys()) if tag.group in _ILLEGAL_GROUPS]
+    if command_tags:
+        # A C-STORE command set (group 0000) saved into the file by a careless SCP, or groups that may
+        # never appear in a dataset (1, 3, 5, 7, FFFF): dropped, since pydicom refuses to write them.
+        for tag in command_tags:
+            del ds[tag]
+        repairs.append("illegal_group_elements_removed")
     executable = preamble is not None and preamble.startswith(_EXECUTABLE_MAGIC)
     if executable or preamble is None:
         ds.preamble = b"\x00" * 128
     check_pixel_header(ds, max_pixel_bytes=max_pixel_bytes)
-    repairs = _repair_uids(ds, fp, uid_context)
+    repairs += _repair_uids(ds, fp, uid_context)
     try:
         summary = summarize(ds)
     except Exception as exc:  # summarize is defensive; a failure here is still bad input
@@ -380,6 +390,9 @@ def _check_inflated_size(fp: BinaryIO, limit: int) -> None:
 def _force_read(ds: Dataset) -> None:
     """Convert every element now (pydicom converts lazily) and check declared lengths against the bytes read."""
     try:
+        meta = getattr(ds, "file_meta", None)
+        if meta is not None:
+            _force_read_level(meta, depth=0)
         _force_read_level(ds, depth=0)
     except ImagingError:
         raise
@@ -446,7 +459,9 @@ def check_pixel_header(ds: Dataset, *, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_
         raise _malformed("Samples per Pixel must be 1 or 3.", reason="bad_samples_per_pixel", samples=spp)
     if frames is None or frames < 1:
         raise _malformed("Number of Frames must be a positive integer.", reason="bad_number_of_frames")
-    decoded = math.ceil(rows * columns * spp * frames * bits / 8)
+    # Rows x Columns x Samples x Frames x Bits Allocated / 8, except that 1-bit data (SEG) is unpacked to
+    # one byte per pixel when decoded, so it counts as 8 bits: a 450 MB packed mask is 3.6 GB in memory.
+    decoded = math.ceil(rows * columns * spp * frames * max(bits, 8) / 8)
     if decoded > max_pixel_bytes:
         raise ImagingError(
             Code.PIXEL_DATA_TOO_LARGE,
@@ -487,12 +502,22 @@ def check_pixel_header(ds: Dataset, *, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_
 def _check_encapsulation(value: bytes | bytearray) -> None:
     try:
         fragments = 0
-        for _fragment in generate_fragments(value):
+        consumed = 0
+        for fragment in generate_fragments(value):
             fragments += 1
+            consumed += 8 + len(fragment)
     except Exception as exc:  # a corrupt fragment table
         raise _malformed("The encapsulated pixel data is corrupt.", exc, reason="bad_encapsulation") from exc
     if fragments == 0:
         raise _malformed("The encapsulated pixel data has no fragments.", reason="bad_encapsulation")
+    if consumed != len(value):
+        # Bytes outside any item: pydicom stops at them when reading, but writing pads the value to an
+        # even length and the next reader then parses the junk as an item tag.
+        raise _malformed(
+            "The encapsulated pixel data has bytes outside its items.",
+            reason="bad_encapsulation",
+            trailing=len(value) - consumed,
+        )
 
 
 _PIXEL_STORAGE_NAMES: Final = frozenset({"Segmentation Storage", "Parametric Map Storage"})
@@ -817,6 +842,7 @@ def decode_frame(ds: Dataset, index: int = 0, *, max_pixel_bytes: int = DEFAULT_
     tsyntax = str(ds.file_meta.TransferSyntaxUID)
     photometric = get_str(ds, "PhotometricInterpretation") or "MONOCHROME2"
     try:
+        _check_codestream_size(ds, index, tsyntax, frames)
         raw = _decode_raw(ds, index, tsyntax)
         if photometric == "PALETTE COLOR":
             pixels = np.asarray(apply_color_lut(raw, ds))
@@ -829,7 +855,8 @@ def decode_frame(ds: Dataset, index: int = 0, *, max_pixel_bytes: int = DEFAULT_
             return DecodedFrame(pixels, photometric, photometric == "MONOCHROME1", slope, intercept)
     except ImagingError:
         raise
-    except Exception as exc:  # decoder plugins raise anything from ValueError to RuntimeError
+    except BaseException as exc:  # decoder plugins raise anything from ValueError to Rust panics
+        _reraise_if_fatal(exc)
         raise ImagingError(
             Code.PIXEL_DECODE_FAILED,
             "The pixel data could not be decoded.",
@@ -851,14 +878,74 @@ def decode_frames(ds: Dataset, *, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES
     return np.stack([f.astype(dtype, copy=False) for f in frames])
 
 
+def _reraise_if_fatal(exc: BaseException) -> None:
+    """Let interpreter-level exceptions through; a Rust plugin's panic (pyo3 PanicException derives from
+    BaseException, seen from pylibjpeg-rle on corrupt segments) is just a failed decode."""
+    if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
+        return
+    raise exc
+
+
 def _decode_raw(ds: Dataset, index: int, tsyntax: str) -> np.ndarray:
     plugin = _PREFERRED_PLUGIN.get(tsyntax, "")
     if plugin:
         try:
             return np.asarray(pixel_array(ds, index=index, decoding_plugin=plugin))
-        except Exception:  # noqa: BLE001, S110 - fall through to pydicom trying every available plugin
-            pass
+        except BaseException as exc:  # noqa: BLE001 - fall through to pydicom trying every available plugin
+            _reraise_if_fatal(exc)
     return np.asarray(pixel_array(ds, index=index))
+
+
+_SOF_MARKERS: Final = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7})
+
+
+def codestream_size(frame: bytes) -> tuple[int, int] | None:
+    """(columns, rows) from a JPEG / JPEG-LS SOF or a JPEG 2000 SIZ marker; None when not found."""
+    siz = frame.find(b"\xff\x4f\xff\x51", 0, 4096)  # SOC + SIZ, possibly after JP2 boxes
+    if siz != -1:
+        if len(frame) < siz + 24:
+            return None
+        x, y, x0, y0 = struct.unpack(">IIII", frame[siz + 8 : siz + 24])
+        return (x - x0, y - y0)
+    if frame[:2] != b"\xff\xd8":
+        return None
+    at = 2
+    while at + 9 <= len(frame):
+        if frame[at] != 0xFF:
+            return None
+        marker = frame[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        length = int.from_bytes(frame[at + 2 : at + 4], "big")
+        if marker in _SOF_MARKERS:
+            rows = int.from_bytes(frame[at + 5 : at + 7], "big")
+            columns = int.from_bytes(frame[at + 7 : at + 9], "big")
+            return (columns, rows) if rows else None  # rows 0: height comes later in a DNL marker
+        if length < 2:
+            return None
+        at += 2 + length
+    return None
+
+
+def _check_codestream_size(ds: Dataset, index: int, tsyntax: str, frames: int) -> None:
+    """Refuse a compressed frame whose own header disagrees with Rows/Columns before the decoder allocates
+    for the codestream's size: a few changed bytes in a SIZ marker otherwise ask openjpeg for gigabytes."""
+    if tsyntax in _NATIVE_SYNTAXES or tsyntax == RLELossless:
+        return
+    value = ds[_has_pixels(ds) or "PixelData"].value
+    try:
+        frame = get_frame(value, index, number_of_frames=frames)
+    except Exception:  # noqa: BLE001 - an unsplittable buffer is left for the decoder to refuse
+        return
+    size = codestream_size(frame)
+    rows, columns = get_int(ds, "Rows"), get_int(ds, "Columns")
+    if size is not None and size != (columns, rows):
+        raise ImagingError(
+            Code.PIXEL_DECODE_FAILED,
+            "The compressed frame's own size does not match Rows and Columns.",
+            {"reason": "codestream_size_mismatch", "codestream": list(size), "rows": rows, "columns": columns},
+        )
 
 
 def _rescale(ds: Dataset, raw: np.ndarray, index: int) -> tuple[np.ndarray, float, float]:
@@ -899,7 +986,10 @@ def _stored_range(ds: Dataset, raw: np.ndarray) -> tuple[int, int]:
 def dataset_to_bytes(ds: Dataset) -> bytes:
     """Serialize as a Part 10 file (keeps the dataset's transfer syntax and file meta)."""
     buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
+    try:
+        ds.save_as(buffer, enforce_file_format=True)
+    except Exception as exc:  # pydicom's writer refuses values it cannot encode; that is the input's fault
+        raise _malformed("The dataset cannot be written back as DICOM.", exc, reason="unwritable") from exc
     return buffer.getvalue()
 
 
