@@ -2,12 +2,13 @@
 
 from workers.annotation import export_project
 from workers.imaging import ingest_job_run
-from workers.segmentation import decode_prompt, embed_series, propagate_series
+from workers.segmentation import decode_prompt, decode_prompt_for_socket, embed_series, propagate_series
 from workers.system import audit_echo, worker_ping
 
 __all__ = [
     "audit_echo",
     "decode_prompt",
+    "decode_prompt_for_socket",
     "embed_series",
     "export_project",
     "ingest_job_run",

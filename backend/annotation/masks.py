@@ -22,7 +22,7 @@ from backend.annotation.models import (
     Task,
     TaskStatus,
 )
-from backend.annotation.selectors import label_values
+from backend.annotation.selectors import frame_label_map, label_values
 from backend.audit.services import audit_record
 from backend.common.errors import ApplicationError, Conflict, Forbidden, NotFound
 from backend.imaging.models import Frame
@@ -104,7 +104,21 @@ def mask_save(
             frames_changed=[frame.pk for frame, _ in parsed],
         )
         rows = []
+        regions = []
         for frame, labels in parsed:
+            previous = frame_label_map(annotation=locked, frame=frame)
+            changed = np.argwhere(previous != labels)
+            bbox = (
+                [
+                    int(changed[:, 1].min()),
+                    int(changed[:, 0].min()),
+                    int(changed[:, 1].max()) + 1,
+                    int(changed[:, 0].max()) + 1,
+                ]
+                if changed.size
+                else None
+            )
+            regions.append({"frame_id": frame.pk, "bbox": bbox})
             data, digest = maskcodec.encode(labels)
             present = sorted(int(v) for v in np.unique(labels) if v)
             rows.append(
@@ -133,11 +147,12 @@ def mask_save(
             project_id=locked.case.project_id,
             detail={"version": version.number, "frames": len(parsed), "source": source, "amendment": amended},
         )
-        _notify_saved(locked, version, user, [f.pk for f, _ in parsed])
+        _notify_saved(locked, version, user, regions)
     return version
 
 
-def _notify_saved(annotation: Annotation, version: MaskVersion, user: User, frame_ids: list[int]) -> None:
+def _notify_saved(annotation: Annotation, version: MaskVersion, user: User, regions: list[dict[str, Any]]) -> None:
+    """Everyone in the room who may see this annotation hears of the save: author, version, region."""
     from backend.realtime.events import series_event
 
     series_event(
@@ -149,9 +164,10 @@ def _notify_saved(annotation: Annotation, version: MaskVersion, user: User, fram
             "version": version.number,
             "author_id": user.pk,
             "author": user.get_username(),
-            "frames": frame_ids,
-            "visibility": "annotation",
+            "frames": regions,
         },
+        durable=True,
+        audience_annotation_id=annotation.pk,
     )
 
 

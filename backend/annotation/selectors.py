@@ -56,24 +56,23 @@ def is_reader_of(case: Case, user: User) -> bool:
 
 
 def annotation_visible(*, annotation: Annotation, user: User) -> bool:
-    """Blind reading: while a case is being read, a reader sees only their own work. Others (reviewers,
-    owners who do not read this case, viewers) see submitted reads only; drafts are always private."""
+    """Blind reading: while a case is being read, a reader sees only their own work, and others (reviewers,
+    owners who do not read this case, viewers) see submitted reads only. Without blind reading, or once
+    every read is in, members see all reads. The consensus belongs to reviewers until the reads are in."""
     if annotation.author_id == user.pk:
         return True
     case = annotation.case
     role = project_role(project=case.project, user=user)
     if role is None:
         return False
-    policy = policy_for(case.project)
-    if is_reader_of(case, user):
-        if policy.blind and not case_reads_complete(case):
-            return False
-        if annotation.kind == AnnotationKind.CONSENSUS:
-            return case.status == CaseStatus.SIGNED or case_reads_complete(case)
-        return annotation.task is None or annotation.task.status == TaskStatus.SUBMITTED
+    complete = case_reads_complete(case)
     if annotation.kind == AnnotationKind.CONSENSUS:
-        return role in (ProjectRole.OWNER, ProjectRole.REVIEWER) or case.status == CaseStatus.SIGNED
-    return annotation.task is not None and annotation.task.status == TaskStatus.SUBMITTED
+        return role in (ProjectRole.OWNER, ProjectRole.REVIEWER) or complete or case.status == CaseStatus.SIGNED
+    if policy_for(case.project).blind and not complete:
+        if is_reader_of(case, user):
+            return False
+        return annotation.task is not None and annotation.task.status == TaskStatus.SUBMITTED
+    return True
 
 
 def annotation_get_visible(*, project: Project, annotation_id: int, user: User) -> Annotation:

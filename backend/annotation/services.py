@@ -292,5 +292,9 @@ def task_submit(*, task: Task, user: User) -> Task:
     )
     from backend.realtime.events import series_event
 
-    series_event(series_id=case.series_id, event={"type": "case_status", "case_id": case.pk, "status": case.status})
+    series_event(
+        series_id=case.series_id,
+        event={"type": "case_status", "case_id": case.pk, "status": case.status},
+        durable=True,
+    )
     return task

@@ -71,10 +71,12 @@ INSTALLED_APPS = [
     "backend.imaging",
     "backend.segmentation",
     "backend.realtime",
+    "backend.web",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "backend.common.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

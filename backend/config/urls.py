@@ -85,6 +85,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api)),
     path("dicomweb/", include("backend.imaging.dicomweb_urls")),
+    path("", include("backend.web.urls")),  # the browser app's routes: must stay last
 ]
 
 handler404 = "backend.common.errors.json_404"

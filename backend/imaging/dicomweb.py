@@ -35,8 +35,9 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import parse_header_parameters
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.pixels.utils import pack_bits, pixel_array
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
@@ -51,8 +52,10 @@ from backend.common.errors import ApplicationError, NotFound
 from backend.imaging import services, storage
 from backend.imaging.api import CONTRIBUTORS, audit_view
 from backend.imaging.core.errors import ImagingError
+from backend.imaging.core.parsing import read_dicom
 from backend.imaging.core.uids import keyed_uid
 from backend.imaging.models import IngestJob, Instance, QuarantinedFile, Series, Study
+from backend.imaging.signals import series_added
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +66,6 @@ MAX_RESULTS = 5000
 _CHUNK = 256 << 10
 _SPOOL_BYTES = 8 << 20
 _MAX_PART_HEADER_BYTES = 16 << 10
-_NATIVE_SYNTAXES = {EXPLICIT_LE, str(ImplicitVRLittleEndian), "1.2.840.10008.1.2.1.99"}
 _BIG_ENDIAN = "1.2.840.10008.1.2.2"
 
 
@@ -596,19 +598,22 @@ class _Outgoing:
 
 
 def plan_retrieve(*, instances: list[Instance], accepted: list[str], base: str) -> list[_Outgoing]:
-    """Per instance, the first acceptable syntax we can serve: as stored, or transcoded to Explicit VR LE."""
+    """Per instance, the first acceptable syntax we can serve: as stored, or transcoded to Explicit VR LE.
+
+    Decided for every instance before the response starts, so that a refusal is still a proper 406.
+    """
     plan = []
     for instance in instances:
         stored = instance.transfer_syntax_uid
-        chosen: _Outgoing | None = None
-        for syntax in accepted:
-            if syntax in {_ANY_SYNTAX, stored}:
-                chosen = _Outgoing(instance.file, stored, False, "")
-            elif syntax == EXPLICIT_LE:
-                chosen = _Outgoing(instance.file, EXPLICIT_LE, True, "")
-            if chosen is not None:
-                break
-        if chosen is None:
+        choice = next(
+            (
+                (stored, False) if syntax in {_ANY_SYNTAX, stored} else (EXPLICIT_LE, True)
+                for syntax in accepted
+                if syntax in {_ANY_SYNTAX, stored, EXPLICIT_LE}
+            ),
+            None,
+        )
+        if choice is None:
             raise ApplicationError(
                 "transfer_syntax_not_supported",
                 "An instance cannot be served in any requested transfer syntax; ask for "
@@ -620,7 +625,7 @@ def plan_retrieve(*, instances: list[Instance], accepted: list[str], base: str) 
         location = _instance_url(
             base, series.study.study_instance_uid, series.series_instance_uid, instance.sop_instance_uid
         )
-        plan.append(_Outgoing(chosen.path, chosen.send_syntax, chosen.transcode, location))
+        plan.append(_Outgoing(path=instance.file, send_syntax=choice[0], transcode=choice[1], location=location))
     return plan
 
 
@@ -976,17 +981,31 @@ class StowOutcome:
 
 
 def _part_uids(handle: BinaryIO) -> tuple[str, str, str]:
-    """SOP Class, SOP Instance and Study Instance UID as sent (empty when unreadable)."""
+    """SOP Class, SOP Instance and Study Instance UID as sent (empty when unreadable).
+
+    The part is untrusted: large values are not read (defer_size), and a deflated dataset, which pydicom
+    would inflate without a bound, goes through the guarded reader instead.
+    """
+    values = ("", "", "")
     try:
-        dataset = pydicom.dcmread(
-            handle, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID"]
-        )
-        meta = getattr(dataset, "file_meta", pydicom.Dataset())
-        values = (
-            str(dataset.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID") or ""),
-            str(dataset.get("SOPInstanceUID") or meta.get("MediaStorageSOPInstanceUID") or ""),
-            str(dataset.get("StudyInstanceUID") or ""),
-        )
+        read_preamble(handle, False)
+        meta = _read_file_meta_info(handle)
+        if str(meta.get("TransferSyntaxUID") or "").strip("\x00 ") == DeflatedExplicitVRLittleEndian:
+            summary = read_dicom(handle, max_pixel_bytes=settings.IMAGING_MAX_PIXEL_BYTES).summary
+            values = (summary.sop_class_uid, summary.sop_instance_uid, summary.study_instance_uid)
+        else:
+            handle.seek(0)
+            dataset = pydicom.dcmread(
+                handle,
+                stop_before_pixels=True,
+                defer_size="64 KB",
+                specific_tags=["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID"],
+            )
+            values = (
+                str(dataset.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID") or ""),
+                str(dataset.get("SOPInstanceUID") or meta.get("MediaStorageSOPInstanceUID") or ""),
+                str(dataset.get("StudyInstanceUID") or ""),
+            )
     except Exception:  # noqa: BLE001 - any bytes may arrive; the ingest gives the real refusal
         values = ("", "", "")
     handle.seek(0)
@@ -1112,8 +1131,6 @@ def stow_store(
         # Whatever happened to the body, the instances already stored get their series sorted and announced.
         for series_id in sorted(batch.series_ids):
             services.series_reindex(series_id=series_id)
-        from backend.imaging.signals import series_added
-
         for series_id in sorted(new_series):
             series_added(series_id=series_id)
     if not outcome.referenced and not outcome.failed:
@@ -1128,6 +1145,15 @@ def stow_store(
         object_id=job.pk,
         project_id=project.pk,
         detail={"created": batch.created, "duplicates": batch.duplicates, "refused": batch.refused},
+    )
+    logger.info(
+        "stow project=%s job=%s created=%d duplicates=%d held=%d refused=%d",
+        project.pk,
+        job.pk,
+        batch.created,
+        batch.duplicates,
+        batch.quarantined,
+        batch.refused,
     )
     return outcome
 

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
+import redis
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from backend.realtime.services import user_group
 
 # Close codes in the 4000 range are ours: clients map them to messages without parsing text.
+logger = logging.getLogger(__name__)
+
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_REVOKED = 4410
@@ -35,7 +39,14 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "user_id"):
-            await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+            await self.leave(user_group(self.user_id))
+
+    async def leave(self, group: str) -> None:
+        """Leave a group; with the broker down there is nothing to leave, and the socket still closes."""
+        try:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        except (OSError, redis.RedisError):
+            logger.warning("channel layer unavailable while leaving %s", group)
 
     async def force_disconnect(self, event: dict[str, Any]) -> None:
         scope_project = event.get("project_id")
@@ -67,5 +78,5 @@ class PingConsumer(BaseConsumer):
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.leave(self.group)
         await super().disconnect(code)

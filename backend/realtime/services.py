@@ -21,7 +21,7 @@ def group_send_on_commit(group: str, message: dict[str, Any]) -> None:
         if layer is not None:
             async_to_sync(layer.group_send)(group, message)
 
-    transaction.on_commit(_send)
+    transaction.on_commit(_send, robust=True)
 
 
 def realtime_disconnect_user(*, user_id: int, project_id: int | None = None) -> None:

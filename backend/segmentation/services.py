@@ -189,6 +189,7 @@ def _progress(job: SegmentationJob, done: int) -> None:
             "done": done,
             "total": job.total,
         },
+        audience_user_id=job.created_by_id if job.kind == JobKind.PROPAGATE else None,
     )
 
 
@@ -207,6 +208,7 @@ def _finish(job: SegmentationJob, status: str, *, result: dict[str, Any] | None 
             "status": status,
             "error": error,
         },
+        audience_user_id=job.created_by_id if job.kind == JobKind.PROPAGATE else None,
     )
 
 

@@ -80,7 +80,7 @@ def _stored(instance: Instance) -> pydicom.Dataset:
     return pydicom.dcmread(io.BytesIO(_read_stored(instance)))
 
 
-def test_stow_search_retrieve_round_trip(cast, connect) -> None:
+def test_stow_search_retrieve_round_trip(cast, connect, live_server) -> None:
     # Keep (shifted) dates, so that StudyDate matching has something to match.
     cast.project.deid_retain_dates = True
     cast.project.save(update_fields=["deid_retain_dates"])
@@ -137,6 +137,13 @@ def test_stow_search_retrieve_round_trip(cast, connect) -> None:
     first, second = client.search_for_studies(limit=1), client.search_for_studies(limit=1, offset=1)
     assert len(first) == len(second) == 1 and first != second
     assert len(client.search_for_studies(limit=1, get_remaining=True)) == 3
+    studies_url = f"{live_server.url}/dicomweb/liver/studies"
+    ignored = client._session.get(studies_url, params={"PatientName": "DOE*"}, timeout=30)
+    assert ignored.status_code == 200 and "PatientName" in ignored.headers["Warning"]
+    truncated = client._session.get(studies_url, params={"limit": "2"}, timeout=30)
+    assert "There are 1 additional results" in truncated.headers["Warning"]
+    invalid = client._session.get(studies_url, params={"StudyDate": "2020"}, timeout=30)
+    assert (invalid.status_code, invalid.json()["code"]) == (400, "invalid_query")
 
     # --- QIDO-RS: series and instances
     series = client.search_for_series(study_instance_uid=ct3.study_instance_uid, fields=["BodyPartExamined"])

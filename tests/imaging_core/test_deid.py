@@ -1,0 +1,270 @@
+from __future__ import annotations
+
+import io
+from datetime import date, datetime
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from backend.imaging.core.deid import (
+    DeidPolicy,
+    canonical_vendor,
+    deidentify,
+    is_known_window_phrase,
+    known_code_meaning,
+    profile_table,
+    quarantine_decision,
+)
+from backend.imaging.core.errors import ImagingError
+from backend.imaging.core.parsing import dataset_to_bytes, read_dicom
+
+from ._helpers import CT2_DIR, CT_SMALL, DICOM_DIR, SM_IMAGE, load, totalseg_files
+
+pytestmark = pytest.mark.usefixtures("shared_data")
+
+SECRET_A = b"project-a-secret-0123456789abcdef"
+SECRET_B = b"project-b-secret-0123456789abcdef"
+POLICY = DeidPolicy(project_secret=SECRET_A)
+
+
+def _day(text: str) -> date:
+    return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+
+
+def _deid(ds: Dataset, policy: DeidPolicy = POLICY) -> Dataset:
+    out = deidentify(ds, policy=policy).dataset
+    return pydicom.dcmread(io.BytesIO(dataset_to_bytes(out)))
+
+
+def test_the_annex_e_table_comes_from_dicom_anonymizer() -> None:
+    table = profile_table()
+    assert table.source.startswith("dicom-anonymizer dicomfields_")
+    assert len(table.exact) > 500
+    assert table.action(0x00100010) == "Z"  # Patient's Name
+    assert table.action(0x0020000D) == "U"  # Study Instance UID
+    assert table.action(0x60043000) == "X"  # Overlay Data in a repeating group
+
+
+def test_basic_profile_with_both_options() -> None:
+    source = load(CT_SMALL)
+    original_bytes = dataset_to_bytes(source)
+    out = _deid(source)
+    assert dataset_to_bytes(source) == original_bytes  # the input is not modified
+    assert out.PatientIdentityRemoved == "YES"
+    assert out.PatientID == out.PatientName == deidentify(source, policy=POLICY).patient_pseudonym
+    assert str(out.PatientID).startswith("RR")
+    assert [c.CodeValue for c in out.DeidentificationMethodCodeSequence] == ["113100", "113107", "113108"]
+    assert out.LongitudinalTemporalInformationModified == "MODIFIED"
+    assert not any(elem.tag.is_private for elem in out.iterall())
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID"):
+        assert out[keyword].value != source[keyword].value
+        assert str(out[keyword].value).startswith("2.25.")
+    assert out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID
+    assert out.SOPClassUID == source.SOPClassUID  # registered UIDs are kept
+    assert out.PixelData == source.PixelData
+    assert out.preamble == b"\x00" * 128
+    shift = _day(source.StudyDate) - _day(out.StudyDate)
+    assert 365 <= shift.days <= 3653
+    # Retained patient characteristics, validated.
+    assert out.PatientSex == source.PatientSex
+    assert "InstitutionName" not in out or out.InstitutionName == ""
+
+
+def test_date_time_pairs_keep_their_intervals() -> None:
+    source = load(CT_SMALL)
+    source.StudyDate, source.StudyTime = "20200101", "235959"
+    source.SeriesDate, source.SeriesTime = "20200102", "000010.5"
+    out = _deid(source)
+
+    def when(d: str, t: str) -> datetime:
+        return datetime.strptime(d + t.split(".", maxsplit=1)[0] + "+0000", "%Y%m%d%H%M%S%z")
+
+    before = when(source.SeriesDate, source.SeriesTime) - when(source.StudyDate, source.StudyTime)
+    after = when(out.SeriesDate, out.SeriesTime) - when(out.StudyDate, out.StudyTime)
+    assert before == after
+    assert str(out.SeriesTime).endswith(".5")  # precision is kept
+
+
+def test_without_options_dates_and_characteristics_go() -> None:
+    source = load(CT_SMALL)
+    out = _deid(
+        source,
+        DeidPolicy(
+            project_secret=SECRET_A, retain_longitudinal_modified_dates=False, retain_patient_characteristics=False
+        ),
+    )
+    assert [c.CodeValue for c in out.DeidentificationMethodCodeSequence] == ["113100"]
+    assert out.LongitudinalTemporalInformationModified == "REMOVED"
+    assert out.get("StudyDate", "") == ""
+    assert "AcquisitionDate" not in out or out.AcquisitionDate == ""
+    assert out.get("PatientSex", "") == ""
+
+
+def test_uids_are_consistent_within_a_project_and_differ_across_projects() -> None:
+    files = sorted(CT2_DIR.iterdir())[:2]
+    a1, a2 = (_deid(load(p)) for p in files)
+    b1 = _deid(load(files[0]), DeidPolicy(project_secret=SECRET_B))
+    assert a1.StudyInstanceUID == a2.StudyInstanceUID
+    assert a1.SeriesInstanceUID == a2.SeriesInstanceUID
+    assert a1.FrameOfReferenceUID == a2.FrameOfReferenceUID
+    assert a1.SOPInstanceUID != a2.SOPInstanceUID
+    assert a1.PatientID == a2.PatientID
+    assert b1.StudyInstanceUID != a1.StudyInstanceUID
+    assert b1.PatientID != a1.PatientID
+
+
+def test_references_between_files_stay_intact() -> None:
+    """The SEG over ct-3slice references the CT instances; after de-id it references the new CT UIDs."""
+    ct_dir = DICOM_DIR / "dcmqi_ct3slice" / "ct-3slice"
+    cts = [_deid(load(p)) for p in sorted(ct_dir.glob("*.dcm"))]
+    seg = _deid(load(DICOM_DIR / "dcmqi_ct3slice" / "liver.dcm"))
+    referenced = {item.ReferencedSOPInstanceUID for item in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
+    assert referenced == {ct.SOPInstanceUID for ct in cts}
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == cts[0].SeriesInstanceUID
+    assert seg.StudyInstanceUID == cts[0].StudyInstanceUID
+    assert seg.FrameOfReferenceUID == cts[0].FrameOfReferenceUID
+    segment = seg.SegmentSequence[0]
+    assert segment.SegmentLabel == known_code_meaning("SRT", "T-62000")
+    assert segment.SegmentAlgorithmName == "REDACTED"
+    assert segment.SegmentedPropertyTypeCodeSequence[0].CodeValue == "T-62000"
+    assert seg.ContentDescription == ""
+    # The SEG still reads as a segmentation.
+    assert read_dicom(dataset_to_bytes(seg)).summary.number_of_frames == 3
+
+
+def test_unknown_codes_are_redacted_not_copied() -> None:
+    source = read_dicom(totalseg_files()[0].read_bytes()).dataset  # read_dicom fills in the empty UIDs
+    out = _deid(source)
+    item = out.ProcedureCodeSequence[0]
+    assert (item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning) == ("REDACTED", "99RRDEID", "Redacted code")
+    phantom = out.CTDIPhantomTypeCodeSequence[0]
+    assert (phantom.CodeValue, phantom.CodeMeaning) == ("113691", "IEC Body Dosimetry Phantom")
+    assert "InstitutionAddress" not in out
+    assert out.Manufacturer == "SIEMENS"
+    assert list(out.WindowCenterWidthExplanation) == ["WINDOW1", "WINDOW2"]
+    assert out.RescaleType == "HU"
+
+
+def test_overlays_curves_and_unknown_binaries_are_removed() -> None:
+    source = load(CT_SMALL)
+    source.add_new(0x60000010, "US", 128)
+    source.add_new(0x60003000, "OW", b"\x00\x01" * 64)
+    source.add_new(0x50000005, "US", 2)
+    source.EncapsulatedDocument = b"%PDF-1.4 Jane Doe"
+    source.ICCProfile = b"icc with a description"
+    out = _deid(source)
+    assert not any(elem.tag.group in (0x6000, 0x5000) for elem in out)
+    assert "EncapsulatedDocument" not in out and "ICCProfile" not in out
+
+
+def test_vendor_and_window_vocabularies() -> None:
+    assert canonical_vendor("SIEMENS Healthineers - Dr. Smith's clinic") == "SIEMENS"
+    assert canonical_vendor("GE MEDICAL SYSTEMS") == "GE MEDICAL SYSTEMS"
+    assert canonical_vendor("TOSHIBA_MEC") == "TOSHIBA"
+    assert canonical_vendor("Jane Doe Imaging") is None
+    assert is_known_window_phrase("WINDOW1") and is_known_window_phrase("Soft Tissue") and is_known_window_phrase("")
+    assert is_known_window_phrase("lung window 2")
+    assert not is_known_window_phrase("DR SMITH") and not is_known_window_phrase("CT1CT1CT")
+
+
+def test_nested_sequences_are_cleaned() -> None:
+    source = load(CT_SMALL)
+    inner = Dataset()
+    inner.PatientName = "Doe^Jane"
+    inner.ReferencedSOPInstanceUID = "1.2.3.4.5"
+    inner.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    inner.StudyComments = "call Jane at 555"
+    outer = Dataset()
+    outer.ReferencedImageSequence = Sequence([inner])
+    source.SourceImageSequence = Sequence([outer])
+    out = _deid(source)
+    got = out.SourceImageSequence[0].ReferencedImageSequence[0]
+    assert got.get("PatientName", "") == "" and "StudyComments" not in got
+    assert got.ReferencedSOPInstanceUID.startswith("2.25.")
+    assert got.ReferencedSOPClassUID == "1.2.840.10008.5.1.4.1.1.2"
+
+
+def test_unparseable_dates_are_removed_and_birth_date_never_retained() -> None:
+    source = load(CT_SMALL)
+    source.PatientBirthDate = "19500101"
+    with pytest.warns(UserWarning, match="Invalid value for VR DA"):
+        source.AcquisitionDate = "not a date"
+    out = _deid(source)
+    assert out.get("PatientBirthDate", "") == ""
+    assert "AcquisitionDate" not in out
+
+
+def test_missing_transfer_syntax_fails_closed() -> None:
+    source = load(CT_SMALL)
+    del source.file_meta.TransferSyntaxUID
+    with pytest.raises(ImagingError) as excinfo:
+        deidentify(source, policy=POLICY)
+    assert excinfo.value.code == "deid_failed"
+
+
+def test_policy_needs_a_real_secret() -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        DeidPolicy(project_secret=b"short")
+
+
+def test_deid_of_every_parsable_shared_file_rereads(shared_data: object) -> None:
+    from ._helpers import all_dicom_files
+
+    for path in all_dicom_files():
+        try:
+            parsed = read_dicom(path.read_bytes())
+        except ImagingError:
+            continue
+        out = deidentify(parsed.dataset, policy=POLICY).dataset
+        again = read_dicom(dataset_to_bytes(out))
+        assert again.summary.sop_instance_uid == out.SOPInstanceUID
+
+
+# --------------------------------------------------------------------------------------------------
+# Quarantine
+
+
+def _with(**attrs: object) -> Dataset:
+    ds = load(CT_SMALL)
+    for key, value in attrs.items():
+        setattr(ds, key, value)
+    return ds
+
+
+@pytest.mark.parametrize(
+    ("attrs", "quarantine", "reason"),
+    [
+        ({}, False, None),
+        ({"BurnedInAnnotation": "YES"}, True, "burned_in_annotation"),
+        ({"Modality": "US", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.6.1"}, True, "ultrasound_burned_in_unknown"),
+        ({"Modality": "US", "BurnedInAnnotation": "NO"}, False, None),
+        ({"Modality": "US", "BurnedInAnnotation": "YES"}, True, "burned_in_annotation"),
+        ({"Modality": "OT", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.7"}, True, "secondary_capture_burned_in_unknown"),
+        ({"Modality": "OT", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.7", "BurnedInAnnotation": "NO"}, False, None),
+        ({"SOPClassUID": "1.2.840.10008.5.1.4.1.1.7.2"}, True, "secondary_capture_burned_in_unknown"),
+        ({"RecognizableVisualFeatures": "YES"}, True, "recognizable_visual_features"),
+        ({"SOPClassUID": "1.2.840.10008.5.1.4.1.1.77.1.4"}, True, "visible_light_burned_in_unknown"),
+    ],
+)
+def test_quarantine_decision(attrs: dict[str, object], quarantine: bool, reason: str | None) -> None:
+    decision = quarantine_decision(_with(**attrs))
+    assert (decision.quarantine, decision.reason) == (quarantine, reason)
+
+
+def test_slide_label_images_are_quarantined() -> None:
+    ds = load(SM_IMAGE)
+    assert not quarantine_decision(ds).quarantine
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "LABEL", "NONE"]
+    assert quarantine_decision(ds).reason == "slide_label_image"
+
+
+def test_date_shift_is_per_patient() -> None:
+    dates = set()
+    for patient in ("p1", "p2", "p3", "p4"):
+        ds = load(CT_SMALL)
+        ds.PatientID = patient
+        dates.add(_deid(ds).StudyDate)
+    assert len(dates) > 1
+    assert _deid(load(CT_SMALL)).StudyDate == _deid(load(CT_SMALL)).StudyDate
