@@ -40,3 +40,17 @@ test: lint typecheck pytest
 
 clean-var:
 	rm -rf var/tmp
+
+# --- benchmarks (each prints a table and ends with one `BENCH <name> key=value ...` line) ---
+BENCH_ENV := DEBUG=0 SECRET_KEY=bench-only-secret-key-not-for-production-0123456789abcdef ALLOWED_HOSTS=localhost,127.0.0.1 LOG_LEVEL=WARNING
+
+.PHONY: bench-ingest bench-workflow bench-realtime bench-model
+
+bench-ingest: setup
+	$(BENCH_ENV) $(LAUNCH) exec -- $(BIN)/python -m tests.bench.bench_ingest
+
+test-fuzz: setup
+	$(BIN)/python tests/imaging_core/fuzz_parser.py --seconds 120
+
+bench-workflow: setup
+	$(BENCH_ENV) SEGMENTATION_PRECOMPUTE_ON_INGEST=0 $(LAUNCH) exec -- $(BIN)/python -m tests.bench.bench_workflow
