@@ -54,3 +54,6 @@ test-fuzz: setup
 
 bench-workflow: setup
 	$(BENCH_ENV) SEGMENTATION_PRECOMPUTE_ON_INGEST=0 $(LAUNCH) exec -- $(BIN)/python -m tests.bench.bench_workflow
+
+bench-realtime: setup
+	$(BENCH_ENV) $(LAUNCH) exec -- $(BIN)/python -m tests.bench.bench_realtime
