@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-run: setup
+run: setup frontend
 	$(LAUNCH) run
 
 lint: setup
@@ -36,7 +36,7 @@ pytest: setup
 	rm -rf var/tmp/test-media
 	$(TEST_ENV) $(LAUNCH) exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck pytest test-frontend test-e2e
 
 clean-var:
 	rm -rf var/tmp
@@ -57,3 +57,38 @@ bench-workflow: setup
 
 bench-realtime: setup
 	$(BENCH_ENV) $(LAUNCH) exec -- $(BIN)/python -m tests.bench.bench_realtime
+
+bench-model: setup
+	$(BENCH_ENV) $(LAUNCH) exec -- $(BIN)/python -m tests.bench.bench_model
+
+# --- browser app (frontend/) and its end-to-end walk (tests/e2e/) ---
+# npm ci from the committed lockfiles; the build is redone only when a source file changed.
+FRONTEND_DEPS := frontend/node_modules/.installed
+FRONTEND_SRC := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json
+E2E_DEPS := tests/e2e/node_modules/.installed
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: test-frontend test-e2e
+
+$(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+frontend/dist/index.html: $(FRONTEND_DEPS) $(FRONTEND_SRC)
+	cd frontend && npm run build
+
+frontend: frontend/dist/index.html
+
+test-frontend: $(FRONTEND_DEPS)
+	cd frontend && npx tsc --noEmit && npx vitest run
+
+$(E2E_DEPS): tests/e2e/package.json tests/e2e/package-lock.json
+	cd tests/e2e && npm ci --no-audit --no-fund
+	touch $@
+
+# The walk drives Debian's chromium through playwright-core (no browser download).
+$(CHROMIUM):
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+test-e2e: setup frontend $(E2E_DEPS) $(CHROMIUM)
+	node --test --test-concurrency=1 tests/e2e/walk.test.mjs
