@@ -34,8 +34,10 @@ def encoder_comparison() -> dict[str, float]:
 
     data = np.load(SHARED_DATA / "npz" / "imgs" / "2DBox_CT_dcmqi_ct3slice_mid.npz")
     image, boxes = data["imgs"], data["boxes"]
-    baseline, fast = Predictor("litemedsam", device="cpu", optimize="none"), Predictor("litemedsam", device="cpu",
-                                                                                     optimize="auto")
+    baseline, fast = (
+        Predictor("litemedsam", device="cpu", optimize="none"),
+        Predictor("litemedsam", device="cpu", optimize="auto"),
+    )
     times: dict[str, list[float]] = {"none": [], "auto": []}
     embeddings: dict[str, Any] = {}
     for _ in range(3):  # interleaved rounds: both routes see the same machine load
@@ -43,16 +45,23 @@ def encoder_comparison() -> dict[str, float]:
             started = time.perf_counter()
             embeddings[name] = predictor.embed(image)
             times[name].append((time.perf_counter() - started) * 1000)
-    dices = [dice(fast.decode(embeddings["auto"], box=box).mask, baseline.decode(embeddings["none"], box=box).mask)
-             for box in boxes]
+    dices = [
+        dice(fast.decode(embeddings["auto"], box=box).mask, baseline.decode(embeddings["none"], box=box).mask)
+        for box in boxes
+    ]
     decode = []
     for i in range(30):
         started = time.perf_counter()
         fast.decode(embeddings["auto"], box=boxes[i % len(boxes)])
         decode.append((time.perf_counter() - started) * 1000)
-    return {"encode_ms": median(times["auto"]), "encode_baseline_ms": median(times["none"]),
-            "route": fast.route, "dice": min(dices), "decode_p50_ms": median(decode[5:]),
-            "threads": torch.get_num_threads()}
+    return {
+        "encode_ms": median(times["auto"]),
+        "encode_baseline_ms": median(times["none"]),
+        "route": fast.route,
+        "dice": min(dices),
+        "decode_p50_ms": median(decode[5:]),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def _synthetic_series(count: int) -> list[tuple[str, io.BytesIO]]:
@@ -80,8 +89,13 @@ def _prompt_round(frame_id: int, user_id: int, count: int) -> tuple[list[float],
 
     e2e, worker = [], []
     for i in range(count):
-        prompt = {"box": [30 + i % 5, 30, 90, 90], "multimask": False, "use_previous": False, "model": "litemedsam",
-                  "label_id": None}
+        prompt = {
+            "box": [30 + i % 5, 30, 90, 90],
+            "multimask": False,
+            "use_previous": False,
+            "model": "litemedsam",
+            "label_id": None,
+        }
         started = time.perf_counter()
         result = decode_prompt.delay(frame_id, prompt, user_id).get(timeout=120)
         e2e.append((time.perf_counter() - started) * 1000)
@@ -113,15 +127,34 @@ def main() -> None:
         run_batch(project=project, user=user, named=_synthetic_series(200), origin="upload", context="b")
         big = Series.objects.filter(project=project).order_by("-frame_count").first()
         assert big is not None and big.frame_count == 200
-        run_batch(project=project, user=user, named=[(p.name, p.open("rb")) for p in sorted(TOTALSEG.glob("*.dcm"))],
-                  origin="upload", context="c")
+        run_batch(
+            project=project,
+            user=user,
+            named=[(p.name, p.open("rb")) for p in sorted(TOTALSEG.glob("*.dcm"))],
+            origin="upload",
+            context="c",
+        )
         ct = Series.objects.filter(project=project, rows=512).get()
         env = dict(os.environ)
         worker = [sys.executable, "-m", "celery", "-A", "backend.config", "worker", "--loglevel", "WARNING", "-c", "1"]
-        procs = [subprocess.Popen([*worker, "-Q", "interactive", "-n", f"i{os.getpid()}@%h"], cwd=ROOT, env=env,
-                                  start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-                 subprocess.Popen([*worker, "-Q", "embed,io", "-n", f"b{os.getpid()}@%h"], cwd=ROOT, env=env,
-                                  start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        procs = [
+            subprocess.Popen(
+                [*worker, "-Q", "interactive", "-n", f"i{os.getpid()}@%h"],
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ),
+            subprocess.Popen(
+                [*worker, "-Q", "embed,io", "-n", f"b{os.getpid()}@%h"],
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ),
+        ]
         try:
             _prompt_round(frame.pk, user.pk, 3)  # model load in the worker
             idle_e2e, idle_worker = _prompt_round(frame.pk, user.pk, PROMPTS)
@@ -145,7 +178,9 @@ def main() -> None:
         started = time.perf_counter()
         result = predictor.propagate(
             lambda z: cache.embedding_get_or_compute(frame=frames[z], predictor=predictor, config=ct_config),
-            [150, 150, 0, 350, 350, 19], num_slices=len(frames))
+            [150, 150, 0, 350, 350, 19],
+            num_slices=len(frames),
+        )
         propagate_s = time.perf_counter() - started
     e2e_p50, e2e_p95 = median(idle_e2e), percentile(idle_e2e, 95)
     overhead = e2e_p50 - engine["decode_p50_ms"]
@@ -155,21 +190,33 @@ def main() -> None:
         "LiteMedSAM on this CPU, each figure beside its baseline from the same run",
         ["measure", "value", "baseline", "result"],
         [
-            ["encoder per slice (ms)", f"{engine['encode_ms']:.0f} ({engine['route']})",
-             f"{engine['encode_baseline_ms']:.0f} (eager fp32)",
-             f"{engine['encode_baseline_ms'] / engine['encode_ms']:.2f}x, min mask Dice vs fp32 {engine['dice']:.4f}"],
+            [
+                "encoder per slice (ms)",
+                f"{engine['encode_ms']:.0f} ({engine['route']})",
+                f"{engine['encode_baseline_ms']:.0f} (eager fp32)",
+                f"{engine['encode_baseline_ms'] / engine['encode_ms']:.2f}x, min mask Dice vs fp32 {engine['dice']:.4f}",
+            ],
             ["decode per prompt p50 (ms)", f"{engine['decode_p50_ms']:.1f}", "target 80", ""],
-            ["prompt via worker, cached embedding p50/p95 (ms)", f"{e2e_p50:.1f} / {e2e_p95:.1f}",
-             f"bare decode {engine['decode_p50_ms']:.1f}", f"overhead p50 {overhead:.1f} ms (worker-side "
-             f"{median(idle_worker):.1f})"],
-            ["interactive p95 while 200-slice embed runs (ms)", f"{busy_p95:.1f}", f"idle p95 {e2e_p95:.1f}",
-             f"ratio {ratio:.2f} (embed job still running during measurement: {still_running})"],
+            [
+                "prompt via worker, cached embedding p50/p95 (ms)",
+                f"{e2e_p50:.1f} / {e2e_p95:.1f}",
+                f"bare decode {engine['decode_p50_ms']:.1f}",
+                f"overhead p50 {overhead:.1f} ms (worker-side {median(idle_worker):.1f})",
+            ],
+            [
+                "interactive p95 while 200-slice embed runs (ms)",
+                f"{busy_p95:.1f}",
+                f"idle p95 {e2e_p95:.1f}",
+                f"ratio {ratio:.2f} (embed job still running during measurement: {still_running})",
+            ],
             ["3D propagation, 20-slice box, cached (s)", f"{propagate_s:.2f}", "", f"{result.masks.shape[0]} slices"],
         ],
     )
-    print(f"BENCH model encode_ms={engine['encode_ms']:.0f} encode_baseline_ms={engine['encode_baseline_ms']:.0f} "
-          f"speedup={engine['encode_baseline_ms'] / engine['encode_ms']:.2f} decode_p50_ms={engine['decode_p50_ms']:.1f} "
-          f"e2e_p50_ms={e2e_p50:.1f} e2e_p95_ms={e2e_p95:.1f} busy_p95_ratio={ratio:.2f}")
+    print(
+        f"BENCH model encode_ms={engine['encode_ms']:.0f} encode_baseline_ms={engine['encode_baseline_ms']:.0f} "
+        f"speedup={engine['encode_baseline_ms'] / engine['encode_ms']:.2f} decode_p50_ms={engine['decode_p50_ms']:.1f} "
+        f"e2e_p50_ms={e2e_p50:.1f} e2e_p95_ms={e2e_p95:.1f} busy_p95_ratio={ratio:.2f}"
+    )
 
 
 if __name__ == "__main__":

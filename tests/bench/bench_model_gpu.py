@@ -68,8 +68,15 @@ def main() -> None:
                 result = evaluate_file(predictor, img, data / "npz" / "gts" / img.name)
                 deltas.append(abs(result.mean - reference[img.name][0]))
         summary[route] = (predictor.route, rates, decode, max(deltas) if deltas else float("nan"))
-        rows.append([route, predictor.route, *[f"{rates[b]:.1f}" for b in batches], f"{decode:.1f}",
-                     f"{max(deltas):.4f}" if deltas else "-"])
+        rows.append(
+            [
+                route,
+                predictor.route,
+                *[f"{rates[b]:.1f}" for b in batches],
+                f"{decode:.1f}",
+                f"{max(deltas):.4f}" if deltas else "-",
+            ]
+        )
     header = ["route", "resolved", *[f"slices/s b={b}" for b in batches], "decode p50 ms", "max |dDice| vs ref"]
     widths = [max(len(h), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
     print(f"\nLiteMedSAM engine on {name} (torch {torch.__version__})")
@@ -78,9 +85,11 @@ def main() -> None:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
     base, best = summary[routes[0]], summary[routes[-1]]
     top = max(batches)
-    print(f"BENCH model-device device={name.replace(' ', '_')} fp32_slices_per_s={base[1][top]:.1f} "
-          f"fast_slices_per_s={best[1][top]:.1f} fast_route={best[0]} speedup={best[1][top] / base[1][top]:.2f} "
-          f"decode_p50_ms={best[2]:.1f} max_dice_delta={best[3]:.4f}")
+    print(
+        f"BENCH model-device device={name.replace(' ', '_')} fp32_slices_per_s={base[1][top]:.1f} "
+        f"fast_slices_per_s={best[1][top]:.1f} fast_route={best[0]} speedup={best[1][top] / base[1][top]:.2f} "
+        f"decode_p50_ms={best[2]:.1f} max_dice_delta={best[3]:.4f}"
+    )
 
 
 if __name__ == "__main__":

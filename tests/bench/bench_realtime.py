@@ -45,8 +45,9 @@ def _setup(max_users: int) -> dict[str, Any]:
     project = project_create(creator=owner, slug="bench-realtime", name="bench")
     ReadingPolicy.objects.filter(project=project).update(blind=False, readers_per_case=1)
     Label.objects.create(project=project, value=1, name="Lesion", color="#ff0000")
-    call_command("import_dicom", str(SHARED_DATA / "dicom" / "pydicom" / "CT_small.dcm"), "--project", project.slug,
-                 verbosity=0)
+    call_command(
+        "import_dicom", str(SHARED_DATA / "dicom" / "pydicom" / "CT_small.dcm"), "--project", project.slug, verbosity=0
+    )
     frame = Frame.objects.select_related("instance", "series", "series__project").get(series__project=project)
     predictor = predictor_for("litemedsam")
     config = series_config(project=project, series=frame.series)
@@ -71,22 +72,32 @@ def _setup(max_users: int) -> dict[str, Any]:
     return {"project": project, "frame": frame, "cookies": cookies, "users": users, "bare_decode_ms": bare}
 
 
-async def _annotator(url: str, cookie: str, origin: str, frame_id: int, stop_at: float, out: dict[str, list[Any]],
-                     offset: float) -> None:
+async def _annotator(
+    url: str, cookie: str, origin: str, frame_id: int, stop_at: float, out: dict[str, list[Any]], offset: float
+) -> None:
     import websockets
 
     await asyncio.sleep(offset)
     try:
-        async with websockets.connect(url, additional_headers={"Cookie": cookie, "Origin": origin},
-                                      open_timeout=30) as ws:
+        async with websockets.connect(
+            url, additional_headers={"Cookie": cookie, "Origin": origin}, open_timeout=30
+        ) as ws:
             json.loads(await ws.recv())  # hello
             counter = 0
             while time.monotonic() < stop_at:
                 counter += 1
                 request_id = f"{id(out)}-{counter}"
                 sent = time.monotonic()
-                await ws.send(json.dumps({"type": "prompt", "request_id": request_id, "frame_id": frame_id,
-                                          "box": [30 + counter % 5, 30, 90, 90]}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "prompt",
+                            "request_id": request_id,
+                            "frame_id": frame_id,
+                            "box": [30 + counter % 5, 30, 90, 90],
+                        }
+                    )
+                )
                 while True:
                     message = json.loads(await asyncio.wait_for(ws.recv(), timeout=60))
                     if message.get("request_id") == request_id:
@@ -104,8 +115,9 @@ async def _annotator(url: str, cookie: str, origin: str, frame_id: int, stop_at:
 async def _prompt_level(url: str, origin: str, cookies: list[str], frame_id: int, n: int) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {"latency": [], "errors": [], "worker": []}
     stop_at = time.monotonic() + DURATION_S
-    await asyncio.gather(*[_annotator(url, cookies[i], origin, frame_id, stop_at + 2.0 * i / n, out, 2.0 * i / n)
-                           for i in range(n)])
+    await asyncio.gather(
+        *[_annotator(url, cookies[i], origin, frame_id, stop_at + 2.0 * i / n, out, 2.0 * i / n) for i in range(n)]
+    )
     return out
 
 
@@ -156,8 +168,13 @@ def _save_once(writer: Any, frame: Any) -> tuple[int, float]:
     annotation = annotation_for_task(task=task, user=writer)
     labels = np.zeros((frame.instance.rows, frame.instance.columns), np.uint8)
     labels[5 : 10 + annotation.head, 5:40] = 1
-    version = mask_save(annotation=annotation, user=writer, base_version=annotation.head,
-                        frames={str(frame.pk): rle_encode_labels(labels)}, source="brush")
+    version = mask_save(
+        annotation=annotation,
+        user=writer,
+        base_version=annotation.head,
+        frames={str(frame.pk): rle_encode_labels(labels)},
+        source="brush",
+    )
     return version.number, time.monotonic()  # after commit: the event is sent on commit
 
 
@@ -169,9 +186,11 @@ def _plot(rows: list[tuple[int, float, float]], path: Path) -> None:
     draw = ImageDraw.Draw(image)
     top = max(p95 for _, _, p95 in rows) * 1.1 or 1.0
     xs = [n for n, _, _ in rows]
+
     def point(n: int, value: float) -> tuple[float, float]:
         x = margin + (n - min(xs)) / max(1, max(xs) - min(xs)) * (width - 2 * margin)
         return x, height - margin - value / top * (height - 2 * margin)
+
     draw.line([(margin, margin), (margin, height - margin), (width - margin, height - margin)], fill="black")
     for series_index, colour, label in ((1, "#1f77b4", "p50"), (2, "#d62728", "p95")):
         points = [point(row[0], row[series_index]) for row in rows]
@@ -196,12 +215,37 @@ def main() -> None:
         data = _setup(max(LEVELS))
         env = {**os.environ}
         procs = [
-            subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                              "backend.config.asgi:application"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True),
-            subprocess.Popen([sys.executable, "-m", "celery", "-A", "backend.config", "worker", "-Q", "interactive",
-                              "-c", "1", "--loglevel", "WARNING", "-n", f"bench-{os.getpid()}@%h"], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
+            subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backend.config.asgi:application"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            ),
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "backend.config",
+                    "worker",
+                    "-Q",
+                    "interactive",
+                    "-c",
+                    "1",
+                    "--loglevel",
+                    "WARNING",
+                    "-n",
+                    f"bench-{os.getpid()}@%h",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            ),
         ]
         try:
             deadline = time.monotonic() + 60
@@ -220,24 +264,43 @@ def main() -> None:
             for n in LEVELS:
                 result = asyncio.run(_prompt_level(url, origin, data["cookies"], data["frame"].pk, n))
                 results[n] = result
-                rows.append((n, median(result["latency"]) if result["latency"] else float("nan"),
-                             percentile(result["latency"], 95)))
-            fan = asyncio.run(_fanout(url, origin, data["cookies"][max(LEVELS):], data["users"][0], data["frame"]))
+                rows.append(
+                    (
+                        n,
+                        median(result["latency"]) if result["latency"] else float("nan"),
+                        percentile(result["latency"], 95),
+                    )
+                )
+            fan = asyncio.run(_fanout(url, origin, data["cookies"][max(LEVELS) :], data["users"][0], data["frame"]))
         finally:
             for proc in procs:
                 os.killpg(proc.pid, signal.SIGTERM)
             for proc in procs:
                 proc.wait(timeout=30)
     bare = median(data["bare_decode_ms"])
-    table = [[n, len(results[n]["latency"]), f"{p50:.0f}", f"{p95:.0f}",
-              f"{median(results[n]['worker']):.0f}" if results[n]["worker"] else "-", len(results[n]["errors"])]
-             for n, p50, p95 in rows]
-    print_table(f"Prompt -> proposal over WebSocket, one prompt per annotator every 2 s, {DURATION_S:.0f} s per level "
-                f"(bare in-process decode p50 {bare:.0f} ms)",
-                ["annotators", "proposals", "p50 ms", "p95 ms", "worker p50 ms", "errors"], table)
+    table = [
+        [
+            n,
+            len(results[n]["latency"]),
+            f"{p50:.0f}",
+            f"{p95:.0f}",
+            f"{median(results[n]['worker']):.0f}" if results[n]["worker"] else "-",
+            len(results[n]["errors"]),
+        ]
+        for n, p50, p95 in rows
+    ]
+    print_table(
+        f"Prompt -> proposal over WebSocket, one prompt per annotator every 2 s, {DURATION_S:.0f} s per level "
+        f"(bare in-process decode p50 {bare:.0f} ms)",
+        ["annotators", "proposals", "p50 ms", "p95 ms", "worker p50 ms", "errors"],
+        table,
+    )
     fan_p95 = percentile(fan["latency"], 95)
-    print_table(f"Fan-out of {SAVES} saves to {VIEWERS} viewers", ["deliveries", "p50 ms", "p95 ms", "missed"],
-                [[len(fan["latency"]), f"{median(fan['latency']):.1f}", f"{fan_p95:.1f}", fan["missed"]]])
+    print_table(
+        f"Fan-out of {SAVES} saves to {VIEWERS} viewers",
+        ["deliveries", "p50 ms", "p95 ms", "missed"],
+        [[len(fan["latency"]), f"{median(fan['latency']):.1f}", f"{fan_p95:.1f}", fan["missed"]]],
+    )
     plot = ROOT / "var" / "bench-realtime.png"
     plot.parent.mkdir(exist_ok=True)
     _plot(rows, plot)
@@ -245,8 +308,10 @@ def main() -> None:
     n = 50 if 50 in results else LEVELS[-1]
     row = next(r for r in rows if r[0] == n)
     errors = len(results[n]["errors"])
-    print(f"BENCH realtime n={n} prompt_p50_ms={row[1]:.0f} prompt_p95_ms={row[2]:.0f} fanout_p95_ms={fan_p95:.1f} "
-          f"errors={errors} missed={fan['missed']}")
+    print(
+        f"BENCH realtime n={n} prompt_p50_ms={row[1]:.0f} prompt_p95_ms={row[2]:.0f} fanout_p95_ms={fan_p95:.1f} "
+        f"errors={errors} missed={fan['missed']}"
+    )
 
 
 if __name__ == "__main__":

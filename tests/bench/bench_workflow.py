@@ -32,12 +32,23 @@ def _setup(slug: str, cases: int):
     Label.objects.create(project=project, value=1, name="Lesion", color="#ff0000")
     study = Study.objects.create(project=project, study_instance_uid=f"2.25.{abs(hash(slug))}")
     for index in range(cases):
-        series = Series.objects.create(project=project, study=study, series_instance_uid=f"2.25.{index}",
-                                       rows=64, columns=64, frame_count=1)
+        series = Series.objects.create(
+            project=project, study=study, series_instance_uid=f"2.25.{index}", rows=64, columns=64, frame_count=1
+        )
         instance = Instance.objects.create(
-            project=project, series=series, sop_instance_uid=f"2.25.9{index}", sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
-            file="synthetic", sha256="0" * 64, size=0, transfer_syntax_uid="1.2.840.10008.1.2.1", rows=64, columns=64,
-            photometric_interpretation="MONOCHROME2", bits_allocated=16)
+            project=project,
+            series=series,
+            sop_instance_uid=f"2.25.9{index}",
+            sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
+            file="synthetic",
+            sha256="0" * 64,
+            size=0,
+            transfer_syntax_uid="1.2.840.10008.1.2.1",
+            rows=64,
+            columns=64,
+            photometric_interpretation="MONOCHROME2",
+            bits_allocated=16,
+        )
         Frame.objects.create(series=series, instance=instance)
         case_create(project=project, series=series, actor=None)
     readers = []
@@ -68,8 +79,13 @@ def _reader_loop(project, reader, got: list[int], saves: Counter[int], errors: l
             labels = np.zeros((64, 64), np.uint8)
             y, x = rng.integers(0, 40, size=2)
             labels[y : y + 20, x : x + 20] = 1
-            mask_save(annotation=annotation, user=reader, base_version=annotation.head,
-                      frames={str(frame.pk): rle_encode_labels(labels)}, source="brush")
+            mask_save(
+                annotation=annotation,
+                user=reader,
+                base_version=annotation.head,
+                frames={str(frame.pk): rle_encode_labels(labels)},
+                source="brush",
+            )
             saves[annotation.pk] += 1
             task_submit(task=task, user=reader)
     except Exception as exc:  # noqa: BLE001 - a benchmark reports failures instead of dying mid-run
@@ -87,8 +103,10 @@ def run(slug: str, readers_at_once: int) -> dict[str, float]:
     errors: list[str] = []
     started = time.perf_counter()
     for start in range(0, len(readers), readers_at_once):
-        threads = [threading.Thread(target=_reader_loop, args=(project, r, per_reader[r.pk], saves, errors))
-                   for r in readers[start : start + readers_at_once]]
+        threads = [
+            threading.Thread(target=_reader_loop, args=(project, r, per_reader[r.pk], saves, errors))
+            for r in readers[start : start + readers_at_once]
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -96,15 +114,29 @@ def run(slug: str, readers_at_once: int) -> dict[str, float]:
     elapsed = time.perf_counter() - started
     all_tasks = [t for tasks in per_reader.values() for t in tasks]
     double = len(all_tasks) - len(set(all_tasks))
-    same_reader_twice = sum(c - 1 for c in Counter(Task.objects.filter(case__project=project)
-                                                   .exclude(reader=None).values_list("case_id", "reader_id")).values()
-                            if c > 1)
-    stored = Counter(MaskVersion.objects.filter(annotation__case__project=project).values_list("annotation_id", flat=True))
+    same_reader_twice = sum(
+        c - 1
+        for c in Counter(
+            Task.objects.filter(case__project=project).exclude(reader=None).values_list("case_id", "reader_id")
+        ).values()
+        if c > 1
+    )
+    stored = Counter(
+        MaskVersion.objects.filter(annotation__case__project=project).values_list("annotation_id", flat=True)
+    )
     heads = dict(Annotation.objects.filter(case__project=project).values_list("pk", "head"))
-    lost = sum(1 for annotation_id, count in saves.items() if stored[annotation_id] != count or heads[annotation_id] != count)
+    lost = sum(
+        1 for annotation_id, count in saves.items() if stored[annotation_id] != count or heads[annotation_id] != count
+    )
     submitted = Task.objects.filter(case__project=project, status="submitted").count()
-    return {"tasks": submitted, "seconds": elapsed, "tasks_per_s": submitted / elapsed,
-            "double": double + same_reader_twice, "lost": lost, "errors": len(errors)}
+    return {
+        "tasks": submitted,
+        "seconds": elapsed,
+        "tasks_per_s": submitted / elapsed,
+        "double": double + same_reader_twice,
+        "lost": lost,
+        "errors": len(errors),
+    }
 
 
 def main() -> None:
@@ -114,11 +146,23 @@ def main() -> None:
     print_table(
         f"{READERS} simulated readers, {TASKS} tasks ({READS_PER_CASE} reads per case), real PostgreSQL",
         ["mode", "tasks submitted", "seconds", "tasks/s", "double assignments", "lost saves", "errors"],
-        [[name, int(r["tasks"]), f"{r['seconds']:.1f}", f"{r['tasks_per_s']:.1f}", int(r["double"]), int(r["lost"]),
-          int(r["errors"])] for name, r in (("20 readers at once", concurrent), ("one reader at a time (baseline)", serial))],
+        [
+            [
+                name,
+                int(r["tasks"]),
+                f"{r['seconds']:.1f}",
+                f"{r['tasks_per_s']:.1f}",
+                int(r["double"]),
+                int(r["lost"]),
+                int(r["errors"]),
+            ]
+            for name, r in (("20 readers at once", concurrent), ("one reader at a time (baseline)", serial))
+        ],
     )
-    print(f"BENCH workflow tasks_per_s={concurrent['tasks_per_s']:.1f} double_assignments={int(concurrent['double'])} "
-          f"lost_saves={int(concurrent['lost'])}")
+    print(
+        f"BENCH workflow tasks_per_s={concurrent['tasks_per_s']:.1f} double_assignments={int(concurrent['double'])} "
+        f"lost_saves={int(concurrent['lost'])}"
+    )
 
 
 if __name__ == "__main__":
