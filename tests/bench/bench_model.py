@@ -194,7 +194,8 @@ def main() -> None:
                 "encoder per slice (ms)",
                 f"{engine['encode_ms']:.0f} ({engine['route']})",
                 f"{engine['encode_baseline_ms']:.0f} (eager fp32)",
-                f"{engine['encode_baseline_ms'] / engine['encode_ms']:.2f}x, min mask Dice vs fp32 {engine['dice']:.4f}",
+                f"{engine['encode_baseline_ms'] / engine['encode_ms']:.2f}x, "
+                f"min mask Dice vs fp32 {engine['dice']:.4f}",
             ],
             ["decode per prompt p50 (ms)", f"{engine['decode_p50_ms']:.1f}", "target 80", ""],
             [

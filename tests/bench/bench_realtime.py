@@ -72,7 +72,7 @@ def _setup(max_users: int) -> dict[str, Any]:
     return {"project": project, "frame": frame, "cookies": cookies, "users": users, "bare_decode_ms": bare}
 
 
-async def _annotator(
+async def _annotator(  # noqa: PLR0917 - one coroutine per simulated annotator
     url: str, cookie: str, origin: str, frame_id: int, stop_at: float, out: dict[str, list[Any]], offset: float
 ) -> None:
     import websockets
@@ -198,7 +198,7 @@ def _plot(rows: list[tuple[int, float, float]], path: Path) -> None:
         for x, y in points:
             draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=colour)
         draw.text((width - margin - 40, margin + 15 * series_index), label, fill=colour)
-    for n, p50, p95 in rows:
+    for n, _p50, _p95 in rows:
         x, _ = point(n, 0)
         draw.text((x - 8, height - margin + 8), str(n), fill="black")
     draw.text((margin, 20), "prompt -> proposal latency (ms) vs simulated annotators", fill="black")
