@@ -23,7 +23,7 @@ from backend.audit.services import audit_record
 from backend.common.errors import ApplicationError, Conflict
 from backend.imaging import storage
 from backend.imaging.core.errors import ImagingError
-from backend.imaging.core.parsing import InstanceSummary, ParsedDicom, dataset_to_bytes, read_dicom, summarize
+from backend.imaging.core.parsing import InstanceSummary, dataset_to_bytes, read_dicom
 from backend.imaging.models import (
     Frame,
     IngestJob,
@@ -33,6 +33,7 @@ from backend.imaging.models import (
     Series,
     Study,
 )
+from backend.imaging.prepare import DeidSettings, Prepared, parallel_available, prepare_instance, prepare_many
 
 logger = logging.getLogger(__name__)
 
@@ -79,30 +80,12 @@ class BatchResult:
             self.errors.append({"file": name[-200:], "code": error.code, "message": error.message})
 
 
-def _deidentify(parsed: ParsedDicom, project: Project) -> tuple[ParsedDicom, str | None]:
-    """Apply the project's de-identification; return the new dataset and a quarantine reason, if any."""
-    from backend.imaging.core.deid import DeidPolicy, deidentify, quarantine_decision
-
-    decision = quarantine_decision(parsed.dataset)
-    reason = decision.reason if decision.quarantine else None
-    if not project.deidentify:
-        return parsed, reason
-    policy = DeidPolicy(
-        project_secret=bytes.fromhex(project.secret),
-        retain_longitudinal_modified_dates=project.deid_retain_dates,
+def deid_settings(project: Project) -> DeidSettings:
+    return DeidSettings(
+        enabled=project.deidentify,
+        secret_hex=project.secret,
+        retain_dates=project.deid_retain_dates,
         retain_patient_characteristics=project.deid_retain_patient_characteristics,
-    )
-    dataset = deidentify(parsed.dataset, policy=policy, inplace=True).dataset
-    return (
-        ParsedDicom(
-            dataset=dataset,
-            summary=summarize(dataset),
-            transfer_syntax_uid=parsed.transfer_syntax_uid,
-            executable_preamble=parsed.executable_preamble,
-            repairs=parsed.repairs,
-            warnings=parsed.warnings,
-        ),
-        reason,
     )
 
 
@@ -138,30 +121,15 @@ def instance_ingest(
     uid_context: str = "",
 ) -> IngestResult:
     """Ingest one DICOM file. Raises ImagingError (bad input) or Conflict (same UID, other content)."""
-    parsed = read_dicom(source, max_pixel_bytes=settings.IMAGING_MAX_PIXEL_BYTES, uid_context=uid_context)
-    summary = parsed.summary
-    if not summary.has_pixel_data or not summary.rows or not summary.columns:
-        raise ImagingError("no_pixel_data", "Only image instances can be annotated; this file has no pixel data.")
-    parsed, quarantine = _deidentify(parsed, project)
-    summary = parsed.summary
-    content = dataset_to_bytes(parsed.dataset)
-    digest = hashlib.sha256(content).hexdigest()
-    return _store_and_index(
-        project=project, user=user, parsed=parsed, content=content, digest=digest, quarantine=quarantine, origin=origin
+    prepared = prepare_instance(
+        source, deid=deid_settings(project), max_pixel_bytes=settings.IMAGING_MAX_PIXEL_BYTES, uid_context=uid_context
     )
+    return _store_and_index(project=project, user=user, prepared=prepared, origin=origin)
 
 
-def _store_and_index(
-    *,
-    project: Project,
-    user: User | None,
-    parsed: ParsedDicom,
-    content: bytes,
-    digest: str,
-    quarantine: str | None,
-    origin: str,
-) -> IngestResult:
-    summary = parsed.summary
+def _store_and_index(*, project: Project, user: User | None, prepared: Prepared, origin: str) -> IngestResult:
+    summary = prepared.summary
+    content, digest, quarantine = prepared.content, prepared.digest, prepared.quarantine
     stored: str | None = None
     try:
         with transaction.atomic():
@@ -210,7 +178,13 @@ def _store_and_index(
                 content,
             )
             instance = _index(
-                project=project, user=user, parsed=parsed, path=stored, digest=digest, size=len(content), origin=origin
+                project=project,
+                user=user,
+                prepared=prepared,
+                path=stored,
+                digest=digest,
+                size=len(content),
+                origin=origin,
             )
             audit_record(
                 actor=user,
@@ -236,9 +210,9 @@ def _store_and_index(
 
 
 def _index(
-    *, project: Project, user: User | None, parsed: ParsedDicom, path: str, digest: str, size: int, origin: str
+    *, project: Project, user: User | None, prepared: Prepared, path: str, digest: str, size: int, origin: str
 ) -> Instance:
-    s = parsed.summary
+    s = prepared.summary
     study, _ = Study.objects.get_or_create(
         project=project,
         study_instance_uid=s.study_instance_uid,
@@ -280,7 +254,7 @@ def _index(
         file=path,
         sha256=digest,
         size=size,
-        transfer_syntax_uid=parsed.transfer_syntax_uid,
+        transfer_syntax_uid=prepared.transfer_syntax_uid,
         rows=s.rows,
         columns=s.columns,
         number_of_frames=max(1, s.number_of_frames),
@@ -351,6 +325,11 @@ def series_reindex(*, series_id: int) -> Series:
     return series
 
 
+_POOL_MAX_FILE_BYTES = 8 << 20
+_POOL_CHUNK_BYTES = 48 << 20
+_POOL_CHUNK_FILES = 32
+
+
 def ingest_files(
     *,
     project: Project,
@@ -364,10 +343,52 @@ def ingest_files(
 ) -> BatchResult:
     """Ingest many files; each is its own transaction, refusals are collected, not raised.
 
+    Small DICOM files are parsed and de-identified in worker processes (bounded chunks, at most 48 MiB in
+    flight) while this process indexes finished ones; order and per-file outcomes are as in a plain loop.
     `into` lets a caller see what was created so far if the file source itself fails mid-way.
     """
     batch = into if into is not None else BatchResult()
+    parallel = parallel_available()
+    deid = deid_settings(project)
+    chunk: list[tuple[str, bytes]] = []
+
+    def progress() -> None:
+        if job is not None:
+            done = batch.created + batch.duplicates + batch.quarantined + batch.refused
+            IngestJob.objects.filter(pk=job.pk).update(processed=done, total=max(job.total, done))
+
+    def flush() -> None:
+        if not chunk:
+            return
+        outcomes = prepare_many(
+            chunk,
+            deid=deid,
+            max_pixel_bytes=settings.IMAGING_MAX_PIXEL_BYTES,
+            uid_context=uid_context,
+            window=len(chunk),
+        )
+        for name, (status, value) in outcomes:
+            try:
+                if status == "error":
+                    raise ImagingError(*value)
+                batch.add(_store_and_index(project=project, user=user, prepared=value, origin=origin))
+            except (ImagingError, ApplicationError) as error:
+                batch.refuse(name, error)
+            progress()
+        chunk.clear()
+
     for name, handle in files:
+        head = handle.read(132)
+        handle.seek(0)
+        if parallel and head[128:132] == b"DICM":
+            data = handle.read(_POOL_MAX_FILE_BYTES + 1)
+            if len(data) <= _POOL_MAX_FILE_BYTES:
+                chunk.append((name, data))
+                if len(chunk) >= _POOL_CHUNK_FILES or sum(len(d) for _, d in chunk) >= _POOL_CHUNK_BYTES:
+                    flush()
+                continue
+            handle.seek(0)
+        flush()
         try:
             batch.add(
                 _ingest_any(
@@ -382,9 +403,8 @@ def ingest_files(
             )
         except (ImagingError, ApplicationError) as error:
             batch.refuse(name, error)
-        if job is not None:
-            done = batch.created + batch.duplicates + batch.quarantined + batch.refused
-            IngestJob.objects.filter(pk=job.pk).update(processed=done, total=max(job.total, done))
+        progress()
+    flush()
     for series_id in batch.series_ids:
         series_reindex(series_id=series_id)
     if batch.created:
@@ -460,15 +480,15 @@ def quarantine_decide(*, project: Project, user: User, quarantine_id: int, decis
     if decision == "released":
         content = storage.file_read(held.file)
         parsed = read_dicom(content, max_pixel_bytes=settings.IMAGING_MAX_PIXEL_BYTES)
-        result = _store_and_index(
-            project=project,
-            user=user,
-            parsed=parsed,
+        # Already de-identified when it was held: index it as stored, without a second pass.
+        prepared = Prepared(
             content=content,
             digest=held.sha256,
+            summary=parsed.summary,
+            transfer_syntax_uid=parsed.transfer_syntax_uid,
             quarantine=None,
-            origin="quarantine",
         )
+        result = _store_and_index(project=project, user=user, prepared=prepared, origin="quarantine")
         if result.series_id is not None:
             transaction.on_commit(lambda: series_reindex(series_id=result.series_id or 0))
     held.decision = decision

@@ -1,0 +1,111 @@
+"""The CPU-bound half of ingest (parse, validate, de-identify, serialize, hash), free of Django so that a
+batch can run it in worker processes while the parent indexes finished files in the database."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from backend.imaging.core.errors import ImagingError
+from backend.imaging.core.parsing import InstanceSummary, dataset_to_bytes, read_dicom, summarize
+
+
+@dataclass(frozen=True)
+class DeidSettings:
+    enabled: bool
+    secret_hex: str
+    retain_dates: bool
+    retain_patient_characteristics: bool
+
+
+@dataclass(frozen=True)
+class Prepared:
+    content: bytes
+    digest: str
+    summary: InstanceSummary
+    transfer_syntax_uid: str
+    quarantine: str | None
+
+
+def prepare_instance(
+    source: BinaryIO | bytes, *, deid: DeidSettings, max_pixel_bytes: int, uid_context: str
+) -> Prepared:
+    from backend.imaging.core.deid import DeidPolicy, deidentify, quarantine_decision
+
+    parsed = read_dicom(source, max_pixel_bytes=max_pixel_bytes, uid_context=uid_context)
+    summary = parsed.summary
+    if not summary.has_pixel_data or not summary.rows or not summary.columns:
+        raise ImagingError("no_pixel_data", "Only image instances can be annotated; this file has no pixel data.")
+    decision = quarantine_decision(parsed.dataset)
+    dataset = parsed.dataset
+    if deid.enabled:
+        policy = DeidPolicy(
+            project_secret=bytes.fromhex(deid.secret_hex),
+            retain_longitudinal_modified_dates=deid.retain_dates,
+            retain_patient_characteristics=deid.retain_patient_characteristics,
+        )
+        dataset = deidentify(dataset, policy=policy, inplace=True).dataset
+        summary = summarize(dataset)
+    content = dataset_to_bytes(dataset)
+    return Prepared(
+        content=content,
+        digest=hashlib.sha256(content).hexdigest(),
+        summary=summary,
+        transfer_syntax_uid=parsed.transfer_syntax_uid,
+        quarantine=decision.reason if decision.quarantine else None,
+    )
+
+
+Outcome = tuple[str, Any]  # ("ok", Prepared) or ("error", (code, message, extra))
+
+
+def _prepare_job(data: bytes, deid: DeidSettings, max_pixel_bytes: int, uid_context: str) -> Outcome:
+    # Exceptions with keyword-rich constructors do not pickle reliably; send their fields instead.
+    try:
+        return "ok", prepare_instance(data, deid=deid, max_pixel_bytes=max_pixel_bytes, uid_context=uid_context)
+    except ImagingError as error:
+        return "error", (error.code, error.message, error.extra)
+
+
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _processes() -> int:
+    configured = os.environ.get("IMAGING_INGEST_PROCESSES")
+    return int(configured) if configured else min(4, os.cpu_count() or 1)
+
+
+def parallel_available() -> bool:
+    # Celery's prefork children are daemonic and may not start processes of their own.
+    return _processes() > 1 and not multiprocessing.current_process().daemon
+
+
+def _get_pool() -> ProcessPoolExecutor:
+    global _pool  # noqa: PLW0603 - one lazily started pool per process
+    with _pool_lock:
+        if _pool is None:
+            # forkserver: children start clean, never inheriting the parent's DB sockets or threads.
+            _pool = ProcessPoolExecutor(max_workers=_processes(), mp_context=multiprocessing.get_context("forkserver"))
+        return _pool
+
+
+def prepare_many(
+    items: Iterable[tuple[str, bytes]], *, deid: DeidSettings, max_pixel_bytes: int, uid_context: str, window: int
+) -> Iterator[tuple[str, Outcome]]:
+    """Prepare files in worker processes, yielding results in input order with at most `window` in flight."""
+    pool = _get_pool()
+    pending: list[tuple[str, Future[Outcome]]] = []
+    for name, data in items:
+        pending.append((name, pool.submit(_prepare_job, data, deid, max_pixel_bytes, uid_context)))
+        if len(pending) >= window:
+            first, future = pending.pop(0)
+            yield first, future.result()
+    for name, future in pending:
+        yield name, future.result()
