@@ -92,3 +92,11 @@ $(CHROMIUM):
 
 test-e2e: setup frontend $(E2E_DEPS) $(CHROMIUM)
 	node --test --test-concurrency=1 tests/e2e/walk.test.mjs
+
+# Deployment (deploy/): ReadingRoom over network namespaces, one host per process (root; CI runs as root).
+.PHONY: test-cluster bench-scale
+test-cluster: setup
+	$(TEST_ENV) $(LAUNCH) exec -- $(BIN)/python -m pytest -q tests/deploy/test_cluster.py $(PYTEST_ARGS)
+
+bench-scale: setup
+	$(BIN)/python -m tests.deploy.bench_scale

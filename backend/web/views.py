@@ -34,10 +34,16 @@ NOT_BUILT = "The browser app is not built. Run `make frontend` (or `make run`, w
 
 
 def index_html_path() -> Path | None:
-    """The built index.html: the build folder first, then the collected static files (deployments)."""
-    candidates = [Path(settings.FRONTEND_DIST) / "index.html"] if hasattr(settings, "FRONTEND_DIST") else []
-    if settings.STATIC_ROOT:
-        candidates.append(Path(settings.STATIC_ROOT) / "index.html")
+    """The built index.html, from where the assets it names are served.
+
+    With DEBUG off WhiteNoise serves the collected files (STATIC_ROOT), so the shell comes from there too:
+    a rebuilt but not yet collected frontend/dist must not name assets the server does not have. With
+    DEBUG on (WhiteNoise's finders read frontend/dist directly) the build folder comes first.
+    """
+    dist = [Path(settings.FRONTEND_DIST) / "index.html"] if getattr(settings, "FRONTEND_DIST", None) else []
+    collected = [Path(settings.STATIC_ROOT) / "index.html"] if settings.STATIC_ROOT else []
+    use_finders = getattr(settings, "WHITENOISE_USE_FINDERS", settings.DEBUG)
+    candidates = [*dist, *collected] if use_finders else [*collected, *dist]
     return next((path for path in candidates if path.is_file()), None)
 
 

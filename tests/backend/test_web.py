@@ -18,6 +18,7 @@ def built_app(settings, tmp_path: Path) -> Path:
     (dist / "index.html").write_bytes(INDEX)
     settings.FRONTEND_DIST = dist
     settings.STATIC_ROOT = tmp_path / "static-root"
+    settings.STATIC_ROOT.mkdir()
     return dist
 
 
@@ -76,7 +77,8 @@ def test_only_safe_methods(built_app: Path) -> None:
 
 def test_unbuilt_app_says_how_to_build(settings, tmp_path: Path) -> None:
     settings.FRONTEND_DIST = tmp_path / "missing"
-    settings.STATIC_ROOT = tmp_path / "also-missing"
+    settings.STATIC_ROOT = tmp_path / "static-root-without-index"
+    settings.STATIC_ROOT.mkdir()
     response = Client().get("/")
     assert response.status_code == 503
     assert b"make frontend" in response.content
@@ -88,3 +90,18 @@ def test_collected_index_is_used_when_the_build_folder_is_absent(settings, tmp_p
     settings.STATIC_ROOT.mkdir()
     (settings.STATIC_ROOT / "index.html").write_bytes(INDEX)
     assert Client().get("/projects/x").content == INDEX
+
+
+@pytest.mark.parametrize(("debug", "expected"), [(False, b"collected"), (True, b"built")])
+def test_the_shell_comes_from_where_its_assets_are_served(
+    settings, tmp_path: Path, debug: bool, expected: bytes
+) -> None:
+    # DEBUG off: WhiteNoise serves STATIC_ROOT, so a newer, uncollected build must not be announced.
+    settings.DEBUG = debug
+    settings.WHITENOISE_USE_FINDERS = debug
+    settings.FRONTEND_DIST = tmp_path / "dist"
+    settings.STATIC_ROOT = tmp_path / "static"
+    for folder, body in ((settings.FRONTEND_DIST, b"built"), (settings.STATIC_ROOT, b"collected")):
+        folder.mkdir()
+        (folder / "index.html").write_bytes(body)
+    assert Client().get("/").content == expected

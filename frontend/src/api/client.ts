@@ -1,0 +1,311 @@
+/**
+ * The one typed data-access module: every request the app makes goes through here.
+ *
+ * Session-cookie auth; unsafe methods carry X-CSRFToken read from the `csrftoken` cookie (fetched from
+ * /api/auth/csrf/ when missing). Every failure becomes an ApiError whose `message` is fit to show a user.
+ */
+
+import type {
+  ApiErrorBody,
+  FilePreset,
+  FramePixels,
+  IngestJob,
+  Instance,
+  Member,
+  ModelList,
+  PixelDtype,
+  Project,
+  PromptRequest,
+  Proposal,
+  SegmentationJob,
+  Series,
+  SeriesDetail,
+  Study,
+  User,
+} from "./types";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+
+  get isAuth(): boolean {
+    return this.status === 401 || this.code === "not_authenticated" || this.code === "authentication_failed";
+  }
+
+  get isAbort(): boolean {
+    return this.code === "aborted";
+  }
+}
+
+/** Messages in words for codes whose server text is terse or absent. */
+const FRIENDLY: Record<string, string> = {
+  network: "Cannot reach the server. Check the connection and try again.",
+  not_authenticated: "Your session has ended. Please log in again.",
+  csrf_failed: "The page's security token expired. Reload the page and try again.",
+  permission_denied: "You do not have permission to do that in this project.",
+  throttled: "Too many attempts. Wait a little and try again.",
+  model_busy: "The segmentation model is busy. Try again in a moment.",
+  server_error: "The server failed; the error was logged. Try again, or report it if it persists.",
+};
+
+/** Field errors ({"fields": {"name": ["msg"]}}) flattened into one readable sentence. */
+function describeFields(extra: Record<string, unknown>): string {
+  const fields = extra.fields;
+  if (!fields || typeof fields !== "object") return "";
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(fields as Record<string, unknown>)) {
+    const text = Array.isArray(value) ? value.map(String).join(" ") : String(value);
+    parts.push(name === "non_field_errors" ? text : `${name}: ${text}`);
+  }
+  return parts.join("; ");
+}
+
+export function errorFromBody(status: number, body: unknown): ApiError {
+  if (body && typeof body === "object" && "code" in body && "message" in body) {
+    const b = body as ApiErrorBody;
+    const extra = b.extra ?? {};
+    const fields = describeFields(extra);
+    let message = b.message || FRIENDLY[b.code] || `The request failed (HTTP ${status}).`;
+    if (b.code === "not_authenticated" || b.code === "csrf_failed") message = FRIENDLY[b.code]!;
+    if (fields) message = `${message} ${fields}`;
+    return new ApiError(status, b.code, message, extra);
+  }
+  if (status >= 500) return new ApiError(status, "server_error", `${FRIENDLY.server_error} (HTTP ${status})`);
+  return new ApiError(status, "http_error", `The request failed (HTTP ${status}).`);
+}
+
+/** Turn anything thrown into something with a user-facing message. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof DOMException && err.name === "AbortError") return new ApiError(0, "aborted", "Cancelled.");
+  if (err instanceof TypeError) return new ApiError(0, "network", FRIENDLY.network!);
+  return new ApiError(0, "client_error", err instanceof Error ? err.message : String(err));
+}
+
+type AuthListener = () => void;
+const authListeners = new Set<AuthListener>();
+
+/** Called when any request finds the session gone, so the app can route to the login page. */
+export function onSessionLost(listener: AuthListener): () => void {
+  authListeners.add(listener);
+  return () => authListeners.delete(listener);
+}
+
+export function readCookie(name: string): string | null {
+  for (const part of document.cookie.split(";")) {
+    const [k, ...v] = part.trim().split("=");
+    if (k === name) return decodeURIComponent(v.join("="));
+  }
+  return null;
+}
+
+let csrfPending: Promise<void> | null = null;
+
+async function csrfToken(): Promise<string> {
+  let token = readCookie("csrftoken");
+  if (!token) {
+    csrfPending ??= fetch("/api/auth/csrf/", { credentials: "same-origin" }).then(() => undefined);
+    try {
+      await csrfPending;
+    } finally {
+      csrfPending = null;
+    }
+    token = readCookie("csrftoken");
+  }
+  return token ?? "";
+}
+
+const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+
+export interface RequestOptions {
+  body?: unknown;
+  signal?: AbortSignal | undefined;
+  query?: Record<string, string | number | undefined>;
+}
+
+async function send(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  let body: BodyInit | undefined;
+  if (opts.body instanceof FormData) {
+    body = opts.body;
+  } else if (opts.body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(opts.body);
+  }
+  if (!SAFE.has(method)) headers["X-CSRFToken"] = await csrfToken();
+  let url = path;
+  if (opts.query) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(opts.query)) if (v !== undefined) q.set(k, String(v));
+    const s = q.toString();
+    if (s) url += `?${s}`;
+  }
+  let response: Response;
+  try {
+    const init: RequestInit = { method, headers, credentials: "same-origin" };
+    if (body !== undefined) init.body = body;
+    if (opts.signal) init.signal = opts.signal;
+    response = await fetch(url, init);
+  } catch (err) {
+    throw toApiError(err);
+  }
+  if (!response.ok) {
+    let parsed: unknown = null;
+    try {
+      parsed = await response.json();
+    } catch {
+      parsed = null;
+    }
+    const error = errorFromBody(response.status, parsed);
+    if (error.isAuth && !path.startsWith("/api/auth/")) authListeners.forEach((l) => l());
+    throw error;
+  }
+  return response;
+}
+
+export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+  const response = await send(method, path, opts);
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+const p = (slug: string) => `/api/projects/${encodeURIComponent(slug)}`;
+
+function parseJsonHeader<T>(value: string | null, fallback: T): T {
+  if (!value) return fallback;
+  try {
+    return JSON.parse(value) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+/** Fetch one frame's raw pixels (the browser undoes the gzip content-encoding). */
+export async function fetchFramePixels(
+  slug: string,
+  instanceId: number,
+  frameIndex: number,
+  signal?: AbortSignal,
+): Promise<FramePixels> {
+  const response = await send("GET", `${p(slug)}/instances/${instanceId}/frames/${frameIndex}/pixels`, { signal });
+  const h = response.headers;
+  const rows = Number(h.get("X-Rows"));
+  const columns = Number(h.get("X-Columns"));
+  const samples = Number(h.get("X-Samples") ?? "1") === 3 ? 3 : 1;
+  const dtype = (h.get("X-Dtype") ?? "int16") as PixelDtype;
+  let buffer: ArrayBuffer;
+  try {
+    buffer = await response.arrayBuffer();
+  } catch (err) {
+    throw toApiError(err);
+  }
+  const data =
+    dtype === "float32" ? new Float32Array(buffer) : dtype === "uint8" ? new Uint8Array(buffer) : new Int16Array(buffer);
+  if (data.length !== rows * columns * samples) {
+    throw new ApiError(0, "bad_pixels", `Slice ${frameIndex} arrived incomplete (${data.length} values).`);
+  }
+  return {
+    rows,
+    columns,
+    samples,
+    dtype,
+    data,
+    photometric: h.get("X-Photometric") ?? "MONOCHROME2",
+    modality: h.get("X-Modality") ?? "",
+    pixelSpacing: parseJsonHeader<number[] | null>(h.get("X-Pixel-Spacing"), null),
+    presets: parseJsonHeader<FilePreset[]>(h.get("X-Window-Presets"), []),
+    bytes: buffer.byteLength,
+  };
+}
+
+export interface UploadHandle {
+  promise: Promise<{ status: number; job: IngestJob }>;
+  abort: () => void;
+}
+
+/** Multipart upload with XHR, whose upload progress events drive the progress bar. */
+export function uploadFiles(
+  slug: string,
+  files: File[],
+  options: { burnedInAnnotation?: "YES" | "NO"; onProgress?: (loaded: number, total: number) => void },
+): UploadHandle {
+  const xhr = new XMLHttpRequest();
+  const promise = (async () => {
+    const token = await csrfToken();
+    const form = new FormData();
+    for (const f of files) form.append("files", f, f.name);
+    if (options.burnedInAnnotation) form.append("burned_in_annotation", options.burnedInAnnotation);
+    return await new Promise<{ status: number; job: IngestJob }>((resolve, reject) => {
+      xhr.open("POST", `${p(slug)}/uploads/`);
+      xhr.withCredentials = true;
+      xhr.setRequestHeader("X-CSRFToken", token);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.onprogress = (e) => {
+        if (e.lengthComputable) options.onProgress?.(e.loaded, e.total);
+      };
+      xhr.onload = () => {
+        let body: unknown = null;
+        try {
+          body = JSON.parse(xhr.responseText);
+        } catch {
+          body = null;
+        }
+        if (xhr.status >= 200 && xhr.status < 300) resolve({ status: xhr.status, job: body as IngestJob });
+        else reject(errorFromBody(xhr.status, body));
+      };
+      xhr.onerror = () => reject(new ApiError(0, "network", FRIENDLY.network!));
+      xhr.onabort = () => reject(new ApiError(0, "aborted", "Upload cancelled."));
+      xhr.send(form);
+    });
+  })();
+  return { promise, abort: () => xhr.abort() };
+}
+
+export const api = {
+  auth: {
+    csrf: () => request<void>("GET", "/api/auth/csrf/"),
+    login: (username: string, password: string) =>
+      request<User>("POST", "/api/auth/login/", { body: { username, password } }),
+    logout: () => request<void>("POST", "/api/auth/logout/"),
+    me: () => request<User>("GET", "/api/auth/me/"),
+  },
+  projects: {
+    list: () => request<Project[]>("GET", "/api/projects/"),
+    get: (slug: string) => request<Project>("GET", `${p(slug)}/`),
+    members: (slug: string) => request<Member[]>("GET", `${p(slug)}/members/`),
+  },
+  imaging: {
+    studies: (slug: string) => request<Study[]>("GET", `${p(slug)}/studies/`),
+    studySeries: (slug: string, studyId: number) => request<Series[]>("GET", `${p(slug)}/studies/${studyId}/`),
+    series: (slug: string, seriesId: number, signal?: AbortSignal) =>
+      request<SeriesDetail>("GET", `${p(slug)}/series/${seriesId}/`, { signal }),
+    instance: (slug: string, instanceId: number, signal?: AbortSignal) =>
+      request<Instance>("GET", `${p(slug)}/instances/${instanceId}/`, { signal }),
+    framePixels: fetchFramePixels,
+    framePngUrl: (slug: string, instanceId: number, frameIndex: number, opts: { size?: number } = {}) =>
+      `${p(slug)}/instances/${instanceId}/frames/${frameIndex}/png${opts.size ? `?size=${opts.size}` : ""}`,
+    upload: uploadFiles,
+    ingestJob: (slug: string, jobId: number) => request<IngestJob>("GET", `${p(slug)}/ingest-jobs/${jobId}/`),
+  },
+  segmentation: {
+    models: () => request<ModelList>("GET", "/api/models/"),
+    prompt: (slug: string, frameId: number, body: PromptRequest, signal?: AbortSignal) =>
+      request<Proposal>("POST", `${p(slug)}/frames/${frameId}/prompt/`, { body, signal }),
+    propagate: (slug: string, seriesId: number, box: number[], extra: { start_slice?: number; label_id?: number } = {}) =>
+      request<SegmentationJob>("POST", `${p(slug)}/series/${seriesId}/propagate/`, { body: { box, ...extra } }),
+    job: (slug: string, jobId: number, signal?: AbortSignal) =>
+      request<SegmentationJob>("GET", `${p(slug)}/segmentation-jobs/${jobId}/`, { signal }),
+    cancelJob: (slug: string, jobId: number) =>
+      request<SegmentationJob>("POST", `${p(slug)}/segmentation-jobs/${jobId}/cancel/`),
+  },
+};
+
+export type Api = typeof api;

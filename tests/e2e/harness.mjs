@@ -1,0 +1,138 @@
+/**
+ * Starts the whole platform for the e2e walk: `python -m backend.launcher run` on a free port with a
+ * throw-away READINGROOM_VAR_DIR (embedded PostgreSQL/Redis there), or, when DATABASE_URL / REDIS_URL are
+ * set (CI), a database of its own (`<name>_e2e`, recreated) and Redis database 15 (flushed), so the run
+ * never touches other data. DEBUG is off, as in production. Stopped with SIGINT (the launcher then stops
+ * its web server, workers and stores).
+ */
+
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const ARTIFACTS = path.join(ROOT, "tests", "e2e", "artifacts");
+const PYTHON = process.env.READINGROOM_PYTHON ?? path.join(ROOT, ".venv", "bin", "python");
+const E2E_REDIS_DB = 15;
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function log(message) {
+  process.stderr.write(`[e2e] ${message}\n`);
+}
+
+/** A database of our own on the given server, recreated empty. */
+function e2eDatabaseUrl(url) {
+  const u = new URL(url);
+  const name = `${decodeURIComponent(u.pathname.replace(/^\//, "")) || "readingroom"}_e2e`;
+  const admin = new URL(url);
+  admin.pathname = "/postgres";
+  const script = [
+    "import sys, psycopg",
+    "admin, name = sys.argv[1], sys.argv[2]",
+    "with psycopg.connect(admin, autocommit=True) as c:",
+    "    c.execute(f'DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)')",
+    "    c.execute(f'CREATE DATABASE \"{name}\"')",
+  ].join("\n");
+  const r = spawnSync(PYTHON, ["-c", script, admin.toString(), name], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`could not create the e2e database ${name}: ${r.stderr}`);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+function e2eRedisUrl(url) {
+  const u = new URL(url);
+  u.pathname = `/${E2E_REDIS_DB}`;
+  const script = "import sys, redis; redis.Redis.from_url(sys.argv[1]).flushdb()";
+  const r = spawnSync(PYTHON, ["-c", script, u.toString()], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`could not prepare Redis database ${E2E_REDIS_DB}: ${r.stderr}`);
+  return u.toString();
+}
+
+async function waitHealthy(base, proc, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`the platform exited with code ${proc.exitCode} while starting`);
+    try {
+      const r = await fetch(`${base}/healthz`);
+      if (r.status === 200) return;
+      last = `HTTP ${r.status} ${await r.text()}`;
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`${base}/healthz did not answer 200 within ${timeoutMs / 1000} s (${last})`);
+}
+
+export async function startPlatform() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const varDir = fs.mkdtempSync(path.join(os.tmpdir(), "readingroom-e2e-"));
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    READINGROOM_VAR_DIR: varDir,
+    DEBUG: "0",
+    SECRET_KEY: "e2e-only-secret-key-not-for-production-0123456789abcdefghijkl",
+    ALLOWED_HOSTS: "127.0.0.1,localhost",
+    SECURE_SSL_REDIRECT: "0",
+    SESSION_COOKIE_SECURE: "0",
+    CSRF_COOKIE_SECURE: "0",
+    SECURE_HSTS_SECONDS: "0",
+    // Embeddings are computed when a prompt needs them, so the walk's timing does not depend on a
+    // background precompute competing for the two cores.
+    SEGMENTATION_PRECOMPUTE_ON_INGEST: "0",
+    LOG_LEVEL: "WARNING",
+  };
+  if (process.env.DATABASE_URL) env.DATABASE_URL = e2eDatabaseUrl(process.env.DATABASE_URL);
+  if (process.env.REDIS_URL) env.REDIS_URL = e2eRedisUrl(process.env.REDIS_URL);
+  const logPath = path.join(ARTIFACTS, "server.log");
+  const out = fs.openSync(logPath, "w");
+  const started = Date.now();
+  const proc = spawn(PYTHON, ["-m", "backend.launcher", "run", "--host", "127.0.0.1", "--port", String(port)], {
+    cwd: ROOT,
+    env,
+    stdio: ["ignore", out, out],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  log(`platform starting on ${base} (log: ${path.relative(ROOT, logPath)}, var: ${varDir})`);
+  try {
+    await waitHealthy(base, proc, 300_000);
+  } catch (err) {
+    await stop(proc);
+    fs.rmSync(varDir, { recursive: true, force: true });
+    throw err;
+  }
+  log(`platform healthy after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return {
+    base,
+    async close() {
+      await stop(proc);
+      fs.closeSync(out);
+      fs.rmSync(varDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function stop(proc) {
+  if (proc.exitCode !== null) return;
+  const exited = new Promise((resolve) => proc.once("exit", resolve));
+  proc.kill("SIGINT");
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
+  await exited;
+  clearTimeout(timer);
+}
