@@ -100,3 +100,8 @@ test-cluster: setup
 
 bench-scale: setup
 	$(BIN)/python -m tests.deploy.bench_scale
+
+# Curation: 100,000 synthetic cases in a throwaway database; filter p95 and a 10,000-case snapshot.
+.PHONY: bench-curation
+bench-curation: setup
+	$(TEST_ENV) $(LAUNCH) exec -- $(BIN)/python tests/bench/bench_curation.py

@@ -1,5 +1,6 @@
 """Task modules are imported here so one worker command registers them all."""
 
+from workers import curation as curation_tasks  # noqa: F401 - registers the curation tasks
 from workers.annotation import export_project
 from workers.imaging import ingest_job_run
 from workers.segmentation import decode_prompt, decode_prompt_for_socket, embed_series, propagate_series

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "backend.segmentation",
     "backend.realtime",
     "backend.web",
+    "backend.curation",
 ]
 
 MIDDLEWARE = [

@@ -84,6 +84,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("admin/", admin.site.urls),
     path("api/", include(api)),
+    # In urlpatterns, not `api`: a URLResolver in `api` makes mypy type that list as list[object].
+    path("api/projects/<slug:slug>/curation/", include("backend.curation.urls")),
+    path("api/curation/", include("backend.curation.global_urls")),
     path("dicomweb/", include("backend.imaging.dicomweb_urls")),
     path("", include("backend.web.urls")),  # the browser app's routes: must stay last
 ]
