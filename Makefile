@@ -105,3 +105,8 @@ bench-scale: setup
 .PHONY: bench-curation
 bench-curation: setup
 	$(TEST_ENV) $(LAUNCH) exec -- $(BIN)/python tests/bench/bench_curation.py
+
+# Browser-side budgets: scroll frame time over the cached 512x512 CT, click-to-proposal-painted (cached embedding).
+.PHONY: bench-frontend
+bench-frontend: setup frontend $(E2E_DEPS) $(CHROMIUM)
+	node tests/e2e/bench.mjs
