@@ -16,16 +16,16 @@ def decode_prompt(frame_id: int, prompt: dict[str, Any], user_id: int | None) ->
 
 @queue_task("interactive")
 def propagate_series(job_id: int) -> str:
-    from backend.segmentation.services import propagate_run
+    from backend.segmentation.services import job_run_guarded, propagate_run
 
-    return propagate_run(job_id=job_id)
+    return job_run_guarded(job_id=job_id, run=propagate_run)
 
 
 @queue_task("embed")
 def embed_series(job_id: int) -> str:
-    from backend.segmentation.services import series_embed_run
+    from backend.segmentation.services import job_run_guarded, series_embed_run
 
-    return series_embed_run(job_id=job_id)
+    return job_run_guarded(job_id=job_id, run=series_embed_run)
 
 
 @queue_task("interactive")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import redis
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -150,6 +152,24 @@ def job_claim(job_id: int) -> SegmentationJob | None:
         )
         return None
     return SegmentationJob.objects.select_related("series", "project").get(pk=job_id)
+
+
+def job_run_guarded(*, job_id: int, run: Callable[..., str]) -> str:
+    """Run a job; if it dies of an error (a time limit, storage down), record that instead of leaving it
+    'running' forever. A killed worker process never gets here: its message is redelivered instead."""
+    try:
+        return run(job_id=job_id)
+    except SoftTimeLimitExceeded:
+        SegmentationJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
+            status=JobStatus.FAILED, error_code="time_limit", finished_at=timezone.now()
+        )
+        return JobStatus.FAILED
+    except Exception:
+        logger.exception("segmentation job %s failed", job_id)
+        SegmentationJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
+            status=JobStatus.FAILED, error_code="internal_error", finished_at=timezone.now()
+        )
+        raise
 
 
 def _cancel_key(job_id: int) -> str:

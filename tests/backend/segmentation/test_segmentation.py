@@ -207,3 +207,30 @@ def test_worker_killed_mid_task_reruns_once_without_duplicates(celery_worker_pro
     assert job.status == "done"
     assert job.attempts == 2
     assert EmbeddingEntry.objects.filter(instance__series=series).count() == 3
+
+
+@pytest.mark.django_db
+def test_a_job_that_errors_is_marked_failed_not_left_running(cast) -> None:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from backend.segmentation.services import job_run_guarded
+
+    series = _ingest(cast, CT_SMALL)
+    job = SegmentationJob.objects.create(
+        project=cast.project, series=series, kind="embed", model="litemedsam", status="running"
+    )
+
+    def times_out(*, job_id: int) -> str:
+        raise SoftTimeLimitExceeded()
+
+    def breaks(*, job_id: int) -> str:
+        raise OSError("storage unreachable")
+
+    assert job_run_guarded(job_id=job.pk, run=times_out) == "failed"
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == ("failed", "time_limit")
+    SegmentationJob.objects.filter(pk=job.pk).update(status="running", error_code="")
+    with pytest.raises(OSError, match="storage unreachable"):
+        job_run_guarded(job_id=job.pk, run=breaks)
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == ("failed", "internal_error")
