@@ -224,7 +224,7 @@ def export_case(annotation: Annotation, fmt: str) -> tuple[bytes, str, str]:
     if fmt == "seg":
         return to_dicom_seg(annotation), "application/dicom", f"case-{annotation.case_id}-seg.dcm"
     if fmt == "nifti":
-        return to_nifti(annotation), "application/gzip", f"case-{annotation.case_id}.nii"
+        return to_nifti(annotation), "application/octet-stream", f"case-{annotation.case_id}.nii"
     if fmt == "png":
         return to_png_zip(annotation), "application/zip", f"case-{annotation.case_id}-png.zip"
     if fmt == "coco":

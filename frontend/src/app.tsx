@@ -6,9 +6,11 @@
  *   /                                  projects
  *   /projects/:slug                    studies and series of a project
  *   /projects/:slug/upload             study upload
- *   /projects/:slug/series/:seriesId   the viewer with AI and correction tools
- * Coming with the workflow / review APIs: /projects/:slug/queue ("My queue", start next case),
- * /projects/:slug/review (reviewer queue), /projects/:slug/settings (labels, reading policy).
+ *   /projects/:slug/series/:seriesId   the viewer with AI and correction tools (?task=, ?annotation=)
+ *   /projects/:slug/queue              "My queue": the reader's tasks, start next case
+ *   /projects/:slug/review             review queue (reviewers, owners), project export
+ *   /projects/:slug/review/:caseId     one case: reads compared, agreement, consensus, sign-off, export
+ *   /projects/:slug/settings           labels (colour, SNOMED CT) and reading policy (owners)
  */
 
 import { ErrorBoundary, LocationProvider, Route, Router, lazy, useLocation } from "preact-iso";
@@ -19,6 +21,9 @@ import { LoginPage } from "./pages/LoginPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { ProjectPage } from "./pages/ProjectPage";
 import { ProjectsPage } from "./pages/ProjectsPage";
+import { QueuePage } from "./pages/QueuePage";
+import { ReviewQueuePage } from "./pages/ReviewQueuePage";
+import { SettingsPage } from "./pages/SettingsPage";
 import { UploadPage } from "./pages/UploadPage";
 import { notifyError } from "./state/notify";
 import { loadSession, logout, session } from "./state/session";
@@ -26,6 +31,7 @@ import { useStore } from "./state/store";
 
 // The viewer is the heaviest page: load its code only when a series is opened.
 const ViewerPage = lazy(() => import("./pages/ViewerPage").then((m) => m.ViewerPage));
+const CaseReviewPage = lazy(() => import("./pages/CaseReviewPage").then((m) => m.CaseReviewPage));
 
 function TopBar() {
   const { user } = useStore(session);
@@ -88,6 +94,10 @@ function Guarded() {
             <Route path="/projects/:slug" component={ProjectPage} />
             <Route path="/projects/:slug/upload" component={UploadPage} />
             <Route path="/projects/:slug/series/:seriesId" component={ViewerPage} />
+            <Route path="/projects/:slug/queue" component={QueuePage} />
+            <Route path="/projects/:slug/review" component={ReviewQueuePage} />
+            <Route path="/projects/:slug/review/:caseId" component={CaseReviewPage} />
+            <Route path="/projects/:slug/settings" component={SettingsPage} />
             <Route default component={NotFoundPage} />
           </Router>
         </ErrorBoundary>

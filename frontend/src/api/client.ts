@@ -6,21 +6,38 @@
  */
 
 import type {
+  Annotation,
+  AnnotationDetail,
+  AnnotationFrame,
   ApiErrorBody,
+  ApiLabel,
+  Case,
+  CaseReview,
+  ExportFormat,
+  ExportJob,
   FilePreset,
   FramePixels,
   IngestJob,
   Instance,
+  LabelInput,
+  LabelMapRle,
+  MaskSaveRequest,
+  MaskVersion,
   Member,
   ModelList,
   PixelDtype,
+  PolicyInput,
   Project,
   PromptRequest,
   Proposal,
+  ReadingPolicy,
+  SegmentationCodes,
   SegmentationJob,
   Series,
   SeriesDetail,
+  SignOff,
   Study,
+  Task,
   User,
 } from "./types";
 
@@ -52,6 +69,12 @@ const FRIENDLY: Record<string, string> = {
   permission_denied: "You do not have permission to do that in this project.",
   throttled: "Too many attempts. Wait a little and try again.",
   model_busy: "The segmentation model is busy. Try again in a moment.",
+  stale_version: "Someone saved a newer version of this annotation while you were editing.",
+  reauthentication_failed: "The password is not correct.",
+  not_signed: "The project requires a sign-off before export, and this case's annotation is not signed yet.",
+  nothing_to_export: "The case has no consensus or signed annotation to export yet.",
+  nothing_to_submit: "Save a mask before submitting.",
+  task_submitted: "This read was submitted; it can be edited again only if a reviewer returns it.",
   server_error: "The server failed; the error was logged. Try again, or report it if it persists.",
 };
 
@@ -128,6 +151,18 @@ export interface RequestOptions {
   body?: unknown;
   signal?: AbortSignal | undefined;
   query?: Record<string, string | number | undefined>;
+  /** Sent as Idempotency-Key: a retried mutating POST replays the first success instead of acting twice. */
+  idempotencyKey?: string;
+}
+
+/** A random v4 UUID (crypto.randomUUID needs a secure context; getRandomValues does not). */
+export function uuid(): string {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 async function send(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
@@ -140,6 +175,7 @@ async function send(method: string, path: string, opts: RequestOptions = {}): Pr
     body = JSON.stringify(opts.body);
   }
   if (!SAFE.has(method)) headers["X-CSRFToken"] = await csrfToken();
+  if (opts.idempotencyKey) headers["Idempotency-Key"] = opts.idempotencyKey;
   let url = path;
   if (opts.query) {
     const q = new URLSearchParams();
@@ -269,6 +305,38 @@ export function uploadFiles(
   return { promise, abort: () => xhr.abort() };
 }
 
+/** A file the server sends as an attachment, with the name from Content-Disposition. */
+export interface Download {
+  blob: Blob;
+  filename: string;
+}
+
+export async function download(path: string, query?: RequestOptions["query"], fallbackName = "download"): Promise<Download> {
+  const response = await send("GET", path, query ? { query } : {});
+  const disposition = response.headers.get("Content-Disposition") ?? "";
+  const m = /filename="?([^";]+)"?/i.exec(disposition);
+  let blob: Blob;
+  try {
+    blob = await response.blob();
+  } catch (err) {
+    throw toApiError(err);
+  }
+  return { blob, filename: m?.[1] ?? fallbackName };
+}
+
+/** Hand a downloaded blob to the browser as a file. */
+export function saveDownload(d: Download): void {
+  const url = URL.createObjectURL(d.blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = d.filename;
+  a.rel = "noopener";
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
 export const api = {
   auth: {
     csrf: () => request<void>("GET", "/api/auth/csrf/"),
@@ -305,6 +373,59 @@ export const api = {
       request<SegmentationJob>("GET", `${p(slug)}/segmentation-jobs/${jobId}/`, { signal }),
     cancelJob: (slug: string, jobId: number) =>
       request<SegmentationJob>("POST", `${p(slug)}/segmentation-jobs/${jobId}/cancel/`),
+  },
+  labels: {
+    list: (slug: string, signal?: AbortSignal) => request<ApiLabel[]>("GET", `${p(slug)}/labels/`, { signal }),
+    create: (slug: string, body: LabelInput) => request<ApiLabel>("POST", `${p(slug)}/labels/`, { body }),
+    update: (slug: string, id: number, body: LabelInput) =>
+      request<ApiLabel>("PUT", `${p(slug)}/labels/${id}/`, { body }),
+    remove: (slug: string, id: number) => request<void>("DELETE", `${p(slug)}/labels/${id}/`),
+    codes: () => request<SegmentationCodes>("GET", "/api/codes/segmentation/"),
+  },
+  policy: {
+    get: (slug: string) => request<ReadingPolicy>("GET", `${p(slug)}/policy/`),
+    update: (slug: string, body: PolicyInput) => request<ReadingPolicy>("PUT", `${p(slug)}/policy/`, { body }),
+  },
+  tasks: {
+    mine: (slug: string, signal?: AbortSignal) => request<Task[]>("GET", `${p(slug)}/tasks/mine/`, { signal }),
+    /** The reader's current task, or the next one in the queue; null when there is none. */
+    next: async (slug: string): Promise<Task | null> => (await request<Task | undefined>("POST", `${p(slug)}/tasks/next/`)) ?? null,
+    annotation: (slug: string, taskId: number) => request<Annotation>("GET", `${p(slug)}/tasks/${taskId}/annotation/`),
+    submit: (slug: string, taskId: number, idempotencyKey: string) =>
+      request<Task>("POST", `${p(slug)}/tasks/${taskId}/submit/`, { idempotencyKey }),
+  },
+  annotations: {
+    get: (slug: string, id: number, signal?: AbortSignal) =>
+      request<AnnotationDetail>("GET", `${p(slug)}/annotations/${id}/`, { signal }),
+    frame: (slug: string, id: number, frameId: number, signal?: AbortSignal) =>
+      request<AnnotationFrame>("GET", `${p(slug)}/annotations/${id}/frames/${frameId}/`, { signal }),
+    versions: (slug: string, id: number) => request<MaskVersion[]>("GET", `${p(slug)}/annotations/${id}/versions/`),
+    save: (slug: string, id: number, body: MaskSaveRequest, idempotencyKey: string) =>
+      request<MaskVersion>("POST", `${p(slug)}/annotations/${id}/versions/`, { body, idempotencyKey }),
+    draft: (slug: string, id: number, frameId: number, body: { base_version: number; mask: LabelMapRle }) =>
+      request<void>("PUT", `${p(slug)}/annotations/${id}/drafts/${frameId}/`, { body }),
+    signoff: (slug: string, id: number, password: string) =>
+      request<SignOff>("POST", `${p(slug)}/annotations/${id}/signoff/`, { body: { password } }),
+  },
+  cases: {
+    list: (slug: string, status?: Case["status"]) => request<Case[]>("GET", `${p(slug)}/cases/`, { query: { status } }),
+  },
+  review: {
+    queue: (slug: string) => request<Case[]>("GET", `${p(slug)}/review/queue/`),
+    case: (slug: string, caseId: number, signal?: AbortSignal) =>
+      request<CaseReview>("GET", `${p(slug)}/cases/${caseId}/review/`, { signal }),
+    consensus: (slug: string, caseId: number, body: { method: string; annotation_id?: number }, idempotencyKey: string) =>
+      request<Annotation>("POST", `${p(slug)}/cases/${caseId}/consensus/`, { body, idempotencyKey }),
+    returnToReader: (slug: string, caseId: number, taskId: number, comment: string) =>
+      request<Task>("POST", `${p(slug)}/cases/${caseId}/return/`, { body: { task_id: taskId, comment } }),
+  },
+  exports: {
+    caseFile: (slug: string, caseId: number, format: ExportFormat) =>
+      download(`${p(slug)}/cases/${caseId}/export/`, { format }, `case-${caseId}.${format}`),
+    start: (slug: string, formats: ExportFormat[], idempotencyKey: string) =>
+      request<ExportJob>("POST", `${p(slug)}/exports/`, { body: { formats }, idempotencyKey }),
+    job: (slug: string, jobId: number) => request<ExportJob>("GET", `${p(slug)}/exports/${jobId}/`),
+    file: (slug: string, jobId: number) => download(`${p(slug)}/exports/${jobId}/download/`, undefined, `export-${jobId}.zip`),
   },
 };
 

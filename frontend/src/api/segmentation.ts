@@ -1,9 +1,12 @@
 /**
- * How the viewer talks to the model: an interface, so the HTTP (request + polling) transport used now can
- * be replaced by the WebSocket room /ws/images/<id>/ (DESIGN.md §7) without touching the viewer.
+ * How the viewer talks to the model. `SocketSegmentationTransport` goes through the image room
+ * (WebSocket /ws/images/<id>/, DESIGN.md §7): prompts answered by `proposal`, propagation progress pushed.
+ * `HttpSegmentationTransport` (request + polling) is its fallback whenever the socket is not open.
  */
 
-import { ApiError, api, toApiError } from "./client";
+import { ApiError, api, toApiError, uuid } from "./client";
+import type { ImageRoom } from "./room";
+import type { ServerMessage } from "./roomProtocol";
 import type { PromptRequest, Proposal, SegmentationJob } from "./types";
 
 export interface PropagationProgress {
@@ -129,5 +132,235 @@ export class HttpSegmentationTransport implements SegmentationTransport {
 
   close(): void {
     this.closed.abort();
+  }
+}
+
+type PropagateOptions = { startSlice?: number; labelId?: number; onProgress: (p: PropagationProgress) => void };
+
+interface PendingPrompt {
+  frameId: number;
+  request: PromptRequest;
+  resolve: (p: Proposal) => void;
+  reject: (e: unknown) => void;
+  signal: AbortSignal | undefined;
+}
+
+interface WatchedJob {
+  id: number;
+  options: PropagateOptions;
+  done: (job: SegmentationJob) => void;
+  fail: (e: unknown) => void;
+  finished: boolean;
+}
+
+/**
+ * Prompts and propagation through the image room. A newer prompt supersedes older ones on the server
+ * (only the newest is answered), so older pending prompts are settled as aborted here. If the socket is
+ * not open, or drops while a prompt waits, the prompt goes over HTTP instead; a propagation job started
+ * on the socket is polled over HTTP while the socket is down.
+ */
+export class SocketSegmentationTransport implements SegmentationTransport {
+  private readonly http: HttpSegmentationTransport;
+  private readonly prompts = new Map<string, PendingPrompt>();
+  private readonly starting = new Map<string, { resolveId: (id: number) => void; fail: (e: unknown) => void }>();
+  private readonly jobs = new Map<number, WatchedJob>();
+  private readonly unsubscribe: Array<() => void> = [];
+  private pollTimer: ReturnType<typeof setInterval> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly slug: string,
+    private readonly room: ImageRoom,
+    private readonly pollMs = 1000,
+  ) {
+    this.http = new HttpSegmentationTransport(slug);
+    this.unsubscribe.push(room.on((m) => this.onMessage(m)));
+    this.unsubscribe.push(
+      room.state.subscribe(() => {
+        if (!room.isOpen) this.onSocketDown();
+      }),
+    );
+  }
+
+  prompt(frameId: number, request: PromptRequest, signal?: AbortSignal): Promise<Proposal> {
+    if (!this.room.isOpen) return this.http.prompt(frameId, request, signal);
+    const requestId = uuid();
+    // Only the newest prompt is answered: settle the older ones now rather than leave them waiting.
+    for (const [id, p] of this.prompts) {
+      this.prompts.delete(id);
+      p.reject(new ApiError(0, "aborted", "Superseded by a newer prompt."));
+    }
+    return new Promise<Proposal>((resolve, reject) => {
+      const pending: PendingPrompt = { frameId, request, resolve, reject, signal };
+      signal?.addEventListener(
+        "abort",
+        () => {
+          if (this.prompts.delete(requestId)) reject(new ApiError(0, "aborted", "Cancelled."));
+        },
+        { once: true },
+      );
+      this.prompts.set(requestId, pending);
+      const sent = this.room.send({ type: "prompt", request_id: requestId, frame_id: frameId, ...request });
+      if (!sent) this.retryOverHttp(requestId);
+    });
+  }
+
+  propagate(
+    seriesId: number,
+    box3d: [number, number, number, number, number, number],
+    options: PropagateOptions,
+  ): PropagationHandle {
+    if (!this.room.isOpen || seriesId !== this.room.seriesId) return this.http.propagate(seriesId, box3d, options);
+    const requestId = uuid();
+    let resolveId!: (id: number) => void;
+    let rejectId!: (e: unknown) => void;
+    const jobId = new Promise<number>((res, rej) => {
+      resolveId = res;
+      rejectId = rej;
+    });
+    jobId.catch(() => undefined);
+    const result = new Promise<SegmentationJob>((resolve, reject) => {
+      this.starting.set(requestId, {
+        resolveId: (id) => {
+          resolveId(id);
+          this.jobs.set(id, { id, options, done: resolve, fail: reject, finished: false });
+          options.onProgress({ jobId: id, done: 0, total: box3d[5] - box3d[2] + 1, status: "queued" });
+          if (!this.room.isOpen) this.ensurePolling();
+        },
+        fail: (e) => {
+          rejectId(e);
+          reject(e);
+        },
+      });
+    });
+    const msg: Record<string, unknown> = { type: "propagate", request_id: requestId, box: box3d };
+    if (options.startSlice !== undefined) msg.start_slice = options.startSlice;
+    if (options.labelId !== undefined) msg.label_id = options.labelId;
+    if (!this.room.send(msg)) {
+      this.starting.get(requestId)?.fail(new ApiError(0, "network", "The connection dropped; try again."));
+      this.starting.delete(requestId);
+    }
+    const cancel = async () => {
+      const id = await jobId;
+      if (!this.room.send({ type: "cancel", job_id: id })) await api.segmentation.cancelJob(this.slug, id);
+    };
+    return { jobId, result, cancel };
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const u of this.unsubscribe.splice(0)) u();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.http.close();
+    for (const p of this.prompts.values()) p.reject(new ApiError(0, "aborted", "Closed."));
+    this.prompts.clear();
+  }
+
+  private onMessage(m: ServerMessage): void {
+    switch (m.type) {
+      case "proposal": {
+        const p = this.prompts.get(m.request_id);
+        if (!p) return;
+        this.prompts.delete(m.request_id);
+        const proposal: Proposal = { frame_id: m.frame_id, model: m.model, masks: m.masks, scores: m.scores, best: m.best };
+        if (m.timing_ms) proposal.timing_ms = m.timing_ms;
+        p.resolve(proposal);
+        return;
+      }
+      case "error": {
+        if (!m.request_id) return;
+        const p = this.prompts.get(m.request_id);
+        const error = new ApiError(0, m.code, m.message || `The request failed (${m.code.replace(/_/g, " ")}).`);
+        if (p) {
+          this.prompts.delete(m.request_id);
+          p.reject(error);
+          return;
+        }
+        const s = this.starting.get(m.request_id);
+        if (s) {
+          this.starting.delete(m.request_id);
+          s.fail(error);
+        }
+        return;
+      }
+      case "job": {
+        if (m.request_id && this.starting.has(m.request_id)) {
+          const s = this.starting.get(m.request_id)!;
+          this.starting.delete(m.request_id);
+          s.resolveId(m.job_id);
+        }
+        const job = this.jobs.get(m.job_id);
+        if (job && (m.status === "done" || m.status === "failed" || m.status === "cancelled")) void this.finish(job);
+        return;
+      }
+      case "progress": {
+        const job = this.jobs.get(m.job_id);
+        if (job && !job.finished) job.options.onProgress({ jobId: job.id, done: m.done, total: m.total, status: "running" });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** The job ended: fetch its result (the socket only says that it ended). */
+  private async finish(job: WatchedJob): Promise<void> {
+    if (job.finished) return;
+    job.finished = true;
+    this.jobs.delete(job.id);
+    try {
+      let result = await api.segmentation.job(this.slug, job.id);
+      // The push can beat the row's commit by a moment.
+      for (let i = 0; i < 10 && (result.status === "queued" || result.status === "running"); i++) {
+        await sleep(200);
+        result = await api.segmentation.job(this.slug, job.id);
+      }
+      if (result.status === "failed") {
+        const code = result.error_code || "propagation_failed";
+        throw new ApiError(200, code, PROPAGATION_ERRORS[code] ?? `Propagation failed (${code.replace(/_/g, " ")}).`);
+      }
+      job.options.onProgress({ jobId: job.id, done: result.done, total: result.total, status: result.status });
+      job.done(result);
+    } catch (err) {
+      job.fail(toApiError(err));
+    }
+  }
+
+  private onSocketDown(): void {
+    if (this.closed) return;
+    for (const id of [...this.prompts.keys()]) this.retryOverHttp(id);
+    for (const [id, s] of this.starting) {
+      this.starting.delete(id);
+      s.fail(new ApiError(0, "network", "The connection dropped before the propagation started; try again."));
+    }
+    if (this.jobs.size) this.ensurePolling();
+  }
+
+  private retryOverHttp(requestId: string): void {
+    const p = this.prompts.get(requestId);
+    if (!p) return;
+    this.prompts.delete(requestId);
+    this.http.prompt(p.frameId, p.request, p.signal).then(p.resolve, p.reject);
+  }
+
+  /** While the socket is down, follow running jobs by polling. */
+  private ensurePolling(): void {
+    if (this.pollTimer || this.closed) return;
+    this.pollTimer = setInterval(() => {
+      if (this.room.isOpen || this.jobs.size === 0) {
+        if (this.pollTimer) clearInterval(this.pollTimer);
+        this.pollTimer = null;
+        return;
+      }
+      for (const job of this.jobs.values()) {
+        api.segmentation.job(this.slug, job.id).then(
+          (j) => {
+            if (j.status === "done" || j.status === "failed" || j.status === "cancelled") void this.finish(job);
+            else job.options.onProgress({ jobId: job.id, done: j.done, total: j.total, status: j.status });
+          },
+          () => undefined,
+        );
+      }
+    }, this.pollMs);
   }
 }

@@ -177,3 +177,184 @@ export interface ModelList {
   models: string[];
   default: string;
 }
+
+// ---- workflow: labels, policy, tasks, masks, review, export -------------------------------------
+
+export interface Code {
+  scheme: string;
+  value: string;
+  meaning: string;
+}
+
+export interface SegmentationCodes {
+  categories: Code[];
+  types: Code[];
+}
+
+export interface WindowSetting {
+  level: number;
+  width: number;
+}
+
+export interface ApiLabel {
+  /** The label's row id (for PUT/DELETE). */
+  id: number;
+  /** The uint8 written into the label maps. */
+  value: number;
+  name: string;
+  color: string;
+  category_code: Code | Record<string, never>;
+  type_code: Code | Record<string, never>;
+  window: WindowSetting | null;
+}
+
+export interface LabelInput {
+  value?: number;
+  name?: string;
+  color?: string;
+  category_code?: Code;
+  type_code?: Code;
+}
+
+export type ConsensusMethod = "reviewer_pick" | "majority" | "staple";
+
+export interface ReadingPolicy {
+  readers_per_case: number;
+  blind: boolean;
+  review_stage: boolean;
+  consensus_method: ConsensusMethod;
+  require_signoff_for_export: boolean;
+  model_settings?: { window?: WindowSetting } & Record<string, unknown>;
+}
+
+export type PolicyInput = Partial<Omit<ReadingPolicy, "model_settings">> & { window?: WindowSetting };
+
+export type TaskStatus = "open" | "assigned" | "submitted" | "returned";
+
+export interface Task {
+  id: number;
+  case_id: number;
+  series_id: number;
+  slot: number;
+  reader: string | null;
+  status: TaskStatus;
+  priority: number;
+  due_date: string | null;
+  assigned_at?: string | null;
+  submitted_at?: string | null;
+  return_comment: string;
+  annotation_id: number | null;
+}
+
+export type CaseStatus = "reading" | "in_review" | "signed";
+
+export interface Case {
+  id: number;
+  series_id: number;
+  study_id: number;
+  modality: string;
+  frame_count: number;
+  status: CaseStatus;
+  priority: number;
+  due_date: string | null;
+  created_at: string;
+}
+
+export interface Annotation {
+  id: number;
+  case_id: number;
+  task_id: number | null;
+  kind: "read" | "consensus";
+  author: string;
+  head: number;
+  signed_version: number | null;
+  created_at: string;
+}
+
+export interface AnnotationFrameInfo {
+  sha256: string;
+  labels: number[];
+  version: number;
+}
+
+export interface AnnotationDetail extends Annotation {
+  frames: Record<string, AnnotationFrameInfo>;
+}
+
+export interface LabelMapRle {
+  size: [number, number];
+  values: number[];
+  counts: number[];
+}
+
+export interface AnnotationFrame {
+  frame_id: number;
+  version: number;
+  mask: LabelMapRle;
+  draft: { base_version: number; mask: LabelMapRle } | null;
+}
+
+export type MaskSourceName = "model" | "brush" | "eraser" | "propagation" | "import" | "mixed";
+
+export interface MaskSaveRequest {
+  base_version: number;
+  source: MaskSourceName;
+  frames: Record<string, LabelMapRle>;
+}
+
+export interface MaskVersion {
+  number: number;
+  author: string;
+  source: string;
+  created_at: string;
+  frames_changed: number[];
+}
+
+export interface AgreementPair {
+  a: number;
+  b: number;
+  dice: number;
+  iou: number;
+  hd95_mm: number | null;
+  volume_a_ml: number;
+  volume_b_ml: number;
+  volume_diff_ml: number;
+}
+
+export interface AgreementLabel {
+  label: number;
+  name: string;
+  pairs: AgreementPair[];
+  mean: { dice: number | null; iou: number | null; hd95_mm: number | null; volume_diff_ml: number | null };
+}
+
+export interface CaseReview {
+  case: Case;
+  tasks: Task[];
+  annotations: Annotation[];
+  agreement: { readers: Array<{ annotation_id: number; reader: string }>; labels: AgreementLabel[] };
+}
+
+export interface SignOff {
+  id: number;
+  annotation_id: number;
+  version: number;
+  signer: string;
+  signed_at: string;
+  digest: string;
+  meaning: string;
+}
+
+export type ExportFormat = "seg" | "nifti" | "png" | "coco";
+
+export interface ExportJob {
+  id: number;
+  formats: ExportFormat[];
+  case_ids: number[];
+  status: "queued" | "running" | "done" | "failed" | string;
+  done: number;
+  total: number;
+  error_code: string;
+  created_at: string;
+  finished_at: string | null;
+}

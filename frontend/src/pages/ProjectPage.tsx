@@ -2,6 +2,7 @@ import { Eye, Upload } from "lucide-preact";
 import { useState } from "preact/hooks";
 import { api } from "../api/client";
 import type { Series, Study } from "../api/types";
+import { ProjectHeader } from "../components/ProjectNav";
 import { PageState } from "../components/ui";
 import { useAsync } from "../components/useAsync";
 
@@ -77,11 +78,15 @@ export function ProjectPage(props: { slug?: string; params?: Record<string, stri
   const data = useAsync(() => loadProject(slug), [slug]);
   return (
     <div class="page">
-      <nav class="breadcrumbs" aria-label="Breadcrumb">
-        <a href="/">Projects</a>
-        <span aria-hidden="true">/</span>
-        <span>{data.status === "ready" ? data.data.project.name : slug}</span>
-      </nav>
+      <ProjectHeader
+        slug={slug}
+        project={data.status === "ready" ? data.data.project : null}
+        actions={
+          <a class="button" href={`/projects/${slug}/upload`}>
+            <Upload size={16} /> Upload studies
+          </a>
+        }
+      />
       {data.status === "loading" && <PageState kind="loading">Loading the project…</PageState>}
       {data.status === "error" && (
         <PageState kind="error">
@@ -90,15 +95,6 @@ export function ProjectPage(props: { slug?: string; params?: Record<string, stri
       )}
       {data.status === "ready" && (
         <>
-          <div class="page__header">
-            <div>
-              <h1>{data.data.project.name}</h1>
-              {data.data.project.description && <p class="muted">{data.data.project.description}</p>}
-            </div>
-            <a class="button" href={`/projects/${slug}/upload`}>
-              <Upload size={16} /> Upload studies
-            </a>
-          </div>
           <h2 class="section-title">Studies</h2>
           {data.data.studies.length === 0 && (
             <PageState kind="empty">

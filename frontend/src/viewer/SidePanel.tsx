@@ -6,14 +6,22 @@ import { ProgressBar, formatBytes } from "../components/ui";
 import { useStore } from "../state/store";
 import type { ViewerController } from "./controller";
 
-function LabelsSection(props: { controller: ViewerController }) {
+function LabelsSection(props: { controller: ViewerController; slug: string }) {
   const c = props.controller;
   const s = useStore(c.state, (v) => ({ active: v.activeLabel, styles: v.labelStyles, annotated: v.annotated }));
+  const labels = c.schemaLabels();
   return (
     <section class="side__section" aria-label="Labels">
       <h3 class="side__title">Labels</h3>
+      {labels.length === 0 && (
+        <p class="muted small" data-testid="no-labels">
+          This project has no labels yet. An owner adds them in the{" "}
+          <a href={`/projects/${props.slug}/settings`}>project settings</a>; until then the AI tools propose but nothing
+          can be painted.
+        </p>
+      )}
       <ul class="labels">
-        {c.schemaLabels().map((l) => {
+        {labels.map((l) => {
           const style = s.styles[l.id] ?? { visible: true, opacity: 0.45 };
           const active = s.active === l.id;
           return (
@@ -25,7 +33,9 @@ function LabelsSection(props: { controller: ViewerController }) {
                 title="Paint with this label"
               >
                 <span class="swatch" style={{ background: l.color }} />
-                <span class="label-row__name">{l.name}</span>
+                <span class="label-row__name" title={l.typeMeaning ? `SNOMED CT: ${l.typeMeaning}` : undefined}>
+                  {l.name}
+                </span>
                 <span class="muted small">#{l.id}</span>
               </button>
               <button
@@ -161,10 +171,10 @@ function SeriesSection(props: { controller: ViewerController; series: SeriesDeta
   );
 }
 
-export function SidePanel(props: { controller: ViewerController; series: SeriesDetail }) {
+export function SidePanel(props: { controller: ViewerController; series: SeriesDetail; slug: string }) {
   return (
     <aside class="side" aria-label="Viewer panel">
-      <LabelsSection controller={props.controller} />
+      <LabelsSection controller={props.controller} slug={props.slug} />
       {props.series.frames.length > 1 && <PropagationSection controller={props.controller} />}
       <SeriesSection controller={props.controller} series={props.series} />
     </aside>

@@ -81,6 +81,7 @@ export function Toolbar(props: { controller: ViewerController }) {
     undoName: v.undoName,
     redoName: v.redoName,
     samples: v.samples,
+    blocked: v.editBlocked,
   }));
   const tools = (group: "view" | "ai" | "edit") =>
     TOOLS.filter((t) => t.group === group).map((t) => (
@@ -160,7 +161,7 @@ export function Toolbar(props: { controller: ViewerController }) {
           label="Undo"
           hint={s.undoName ? `Undo ${s.undoName.toLowerCase()}` : null}
           shortcut="Ctrl+Z"
-          disabled={!s.canUndo}
+          disabled={!s.canUndo || s.blocked !== null}
           onClick={() => c.undo()}
         >
           <Undo2 size={18} />
@@ -169,7 +170,7 @@ export function Toolbar(props: { controller: ViewerController }) {
           label="Redo"
           hint={s.redoName ? `Redo ${s.redoName.toLowerCase()}` : null}
           shortcut="Ctrl+Shift+Z"
-          disabled={!s.canRedo}
+          disabled={!s.canRedo || s.blocked !== null}
           onClick={() => c.redo()}
         >
           <Redo2 size={18} />

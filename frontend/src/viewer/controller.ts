@@ -11,6 +11,7 @@ import { api, toApiError } from "../api/client";
 import { PROMPT_ERRORS, type PropagationHandle, type SegmentationTransport } from "../api/segmentation";
 import type { FramePixels, PromptRequest, SeriesDetail } from "../api/types";
 import type { Label } from "../labels";
+import type { EditSource } from "./saveState";
 import { notify, notifyError } from "../state/notify";
 import { Store } from "../state/store";
 import {
@@ -106,6 +107,8 @@ export interface ViewerState {
   redoName: string | null;
   annotated: number[];
   helpOpen: boolean;
+  /** Why editing is off right now (viewing another reader's work, a submitted read...); null: editable. */
+  editBlocked: string | null;
 }
 
 export interface CursorInfo {
@@ -155,8 +158,21 @@ export interface ViewerOptions {
   transport: SegmentationTransport;
   fetchSlice?: FetchSlice;
   cacheBytes?: number;
+  /** Every change to the label maps, with the frames it touched and what made it. */
+  onEdit?: (frames: number[], source: EditSource | "mixed") => void;
+  /** The slice shown changed (presence). */
+  onSliceChange?: (z: number, frameId: number) => void;
 }
 
+/** Timings the bench and the e2e read (ms). */
+export interface ViewerStats {
+  /** Main-thread time of the last renderNow calls (a ring of 512). */
+  renders: number[];
+  /** From the prompt's gesture (pointer up / click) to the proposal on the canvas. */
+  promptToPaint: number[];
+}
+
+export const NO_LABELS = "This project has no labels yet: an owner adds them in the project settings.";
 export const BRUSH_MIN = 1;
 export const BRUSH_MAX = 120;
 const BACKGROUND = "#000000";
@@ -204,12 +220,18 @@ export class ViewerController {
   private propagation: PropagationHandle | null = null;
   private disposed = false;
   private readonly unbind: Array<() => void> = [];
+  private readonly onEdit: ViewerOptions["onEdit"];
+  private readonly onSliceChange: ViewerOptions["onSliceChange"];
+  private promptStartedAt = 0;
+  readonly stats: ViewerStats = { renders: [], promptToPaint: [] };
 
   constructor(opts: ViewerOptions) {
     this.slug = opts.slug;
     this.series = opts.series;
     this.schema = opts.schema;
     this.transport = opts.transport;
+    this.onEdit = opts.onEdit;
+    this.onSliceChange = opts.onSliceChange;
     const rows = opts.series.rows ?? 0;
     const cols = opts.series.columns ?? 0;
     const count = opts.series.frames.length;
@@ -267,6 +289,7 @@ export class ViewerController {
       redoName: null,
       annotated: [],
       helpOpen: false,
+      editBlocked: opts.schema.length === 0 ? NO_LABELS : null,
     });
     const sources = opts.series.frames.map((f) => ({ instanceId: f.instance_id, frameIndex: f.frame_index }));
     const fetchSlice: FetchSlice =
@@ -350,6 +373,8 @@ export class ViewerController {
     });
     this.updateCursor();
     this.requestRender();
+    const frame = this.series.frames[next];
+    if (frame) this.onSliceChange?.(next, frame.id);
   }
 
   step(delta: number): void {
@@ -569,8 +594,14 @@ export class ViewerController {
       this.invalidateOverlay();
       // Paint now, inside this task: the proposal is on screen at the next compositor frame.
       this.renderNow();
-      const paintMs = performance.now() - arrived;
+      const painted = performance.now();
+      const paintMs = painted - arrived;
       this.canvas?.setAttribute("data-proposal-paint-ms", paintMs.toFixed(1));
+      if (this.promptStartedAt) {
+        const total = painted - this.promptStartedAt;
+        pushRing(this.stats.promptToPaint, total);
+        this.canvas?.setAttribute("data-prompt-to-paint-ms", total.toFixed(1));
+      }
       this.state.update({ proposal: this.proposalInfo(this.state.get().z), proposalPaintMs: paintMs });
     } catch (err) {
       if (seq !== this.promptSeq) return;
@@ -623,6 +654,11 @@ export class ViewerController {
   acceptProposal(): void {
     const set = this.proposalSet;
     if (!set) return;
+    const blocked = this.state.get().editBlocked;
+    if (blocked) {
+      notify("info", blocked, 3500);
+      return;
+    }
     const label = this.state.get().activeLabel;
     const diffs: FrameDiff[] = [];
     for (const [z, c] of set.slices) {
@@ -643,7 +679,10 @@ export class ViewerController {
     if (prop.status === "done") this.state.update({ propagation: { ...prop, status: "idle", message: "" } });
     if (diffs.length) {
       this.history.push({ name, diffs });
-      this.labelsChanged(diffs.map((d) => d.frame));
+      this.labelsChanged(
+        diffs.map((d) => d.frame),
+        set.kind === "propagation" ? "propagation" : "model",
+      );
       if (set.kind === "propagation") notify("success", `Accepted on ${diffs.length} slices.`, 2500);
     } else {
       this.requestRender();
@@ -774,6 +813,10 @@ export class ViewerController {
 
   fillHolesOnSlice(): void {
     const s = this.state.get();
+    if (s.editBlocked) {
+      notify("info", s.editBlocked, 3500);
+      return;
+    }
     const map = this.labels.peek(s.z);
     if (!map) {
       notify("info", "Nothing to fill on this slice.");
@@ -787,15 +830,17 @@ export class ViewerController {
       return;
     }
     this.history.push({ name: "Fill holes", diffs: [diff] });
-    this.labelsChanged([s.z]);
+    this.labelsChanged([s.z], "brush");
   }
 
   undo(): void {
+    if (this.state.get().editBlocked) return;
     const entry = this.history.undo(this.labels);
     if (entry) this.afterHistory(entry.diffs.map((d) => d.frame));
   }
 
   redo(): void {
+    if (this.state.get().editBlocked) return;
     const entry = this.history.redo(this.labels);
     if (entry) this.afterHistory(entry.diffs.map((d) => d.frame));
   }
@@ -807,11 +852,12 @@ export class ViewerController {
       const nearest = frames.reduce((a, b) => (Math.abs(b - z) < Math.abs(a - z) ? b : a));
       this.setSlice(nearest);
     }
-    this.labelsChanged(frames);
+    this.labelsChanged(frames, "mixed");
   }
 
-  private labelsChanged(frames: number[]): void {
+  private labelsChanged(frames: number[], source: EditSource | "mixed" | null): void {
     this.labels.touched(frames);
+    if (source) this.onEdit?.(frames, source);
     this.invalidateOverlay();
     this.state.update({
       canUndo: this.history.canUndo,
@@ -821,6 +867,41 @@ export class ViewerController {
       annotated: this.labels.annotatedFrames(),
     });
     this.requestRender();
+  }
+
+  // ---- the saved annotation ---------------------------------------------------------------------
+
+  /** Turn editing off (with the reason shown when someone tries) or back on. */
+  setEditBlocked(reason: string | null): void {
+    const effective = reason ?? (this.schema.length === 0 ? NO_LABELS : null);
+    if (effective) this.cancelDrag();
+    this.state.update({ editBlocked: effective });
+  }
+
+  /** Put label maps loaded from the server (not edits: no history, not unsaved). */
+  loadFrames(entries: Iterable<[number, Uint8Array | null]>): void {
+    const frames: number[] = [];
+    for (const [z, map] of entries) {
+      if (this.drag?.kind === "brush" && this.drag.z === z) this.cancelDrag();
+      this.labels.replace(z, map);
+      frames.push(z);
+    }
+    if (frames.length) this.labelsChanged(frames, null);
+  }
+
+  /** Forget undo/redo (after the maps were replaced wholesale, the diffs no longer apply). */
+  resetHistory(): void {
+    this.history.clear();
+    this.labelsChanged([], null);
+  }
+
+  frameIdOf(z: number): number | undefined {
+    return this.series.frames[z]?.id;
+  }
+
+  zOfFrame(frameId: number): number | undefined {
+    const i = this.series.frames.findIndex((f) => f.id === frameId);
+    return i >= 0 ? i : undefined;
   }
 
   // ---- keyboard --------------------------------------------------------------------------------
@@ -949,6 +1030,10 @@ export class ViewerController {
         case "brush":
         case "eraser": {
           if (!s.sliceReady) return;
+          if (s.editBlocked) {
+            notify("info", s.editBlocked, 3500);
+            return;
+          }
           const map = this.labels.frame(s.z);
           const mode = s.tool === "brush" ? "paint" : "erase";
           const before = map.slice();
@@ -1025,6 +1110,7 @@ export class ViewerController {
         }
         this.prompt = { z: s.z, box, points: [] };
         this.state.update({ hasPrompt: true });
+        this.promptStartedAt = performance.now();
         void this.sendPrompt();
         break;
       }
@@ -1039,6 +1125,7 @@ export class ViewerController {
         const ps = this.promptFor(s.z);
         ps.points.push({ x: d.at.x, y: d.at.y, label });
         this.state.update({ hasPrompt: true });
+        this.promptStartedAt = performance.now();
         void this.sendPrompt();
         break;
       }
@@ -1047,7 +1134,7 @@ export class ViewerController {
         const diff = diffFrame(d.z, d.before, map, s.cols, d.rect);
         if (diff) {
           this.history.push({ name: d.mode === "paint" ? "Brush" : "Eraser", diffs: [diff] });
-          this.labelsChanged([d.z]);
+          this.labelsChanged([d.z], d.mode === "paint" ? "brush" : "eraser");
         }
         break;
       }
@@ -1139,6 +1226,12 @@ export class ViewerController {
     const ctx = this.ctx;
     const canvas = this.canvas;
     if (!ctx || !canvas || this.disposed) return;
+    const t0 = performance.now();
+    this.paint(ctx, canvas);
+    pushRing(this.stats.renders, performance.now() - t0);
+  }
+
+  private paint(ctx: CanvasRenderingContext2D, canvas: HTMLCanvasElement): void {
     const s = this.state.get();
     const slice = this.loader.get(s.z);
     const dpr = canvas.width / Math.max(1, this.viewW);
@@ -1266,6 +1359,11 @@ function makeCanvas(w: number, h: number): HTMLCanvasElement | OffscreenCanvas {
   c.width = Math.max(1, w);
   c.height = Math.max(1, h);
   return c;
+}
+
+function pushRing(ring: number[], v: number, max = 512): void {
+  ring.push(v);
+  if (ring.length > max) ring.splice(0, ring.length - max);
 }
 
 function round1(v: number): number {

@@ -1,13 +1,12 @@
 /**
  * The editor's annotation state: one uint8 label map per frame (DESIGN.md §6), allocated on first edit.
- * `dirty` names the frames changed since the last save (the save API comes with the workflow API).
+ * Which frames are unsaved is the AnnotationSession's business (saveState.ts), not this store's.
  */
 
 import type { LabelStore } from "./history";
 
 export class LabelVolume implements LabelStore {
   private readonly maps = new Map<number, Uint8Array>();
-  readonly dirty = new Set<number>();
   /** Bumped on every change, so renderers know to repaint. */
   version = 0;
 
@@ -33,8 +32,21 @@ export class LabelVolume implements LabelStore {
   }
 
   /** Record that frames changed. */
-  touched(frames: Iterable<number>): void {
-    for (const z of frames) this.dirty.add(z);
+  touched(_frames?: Iterable<number>): void {
+    this.version++;
+  }
+
+  /** Put a frame's map as loaded from the server (null: no label on it). Not an edit. */
+  replace(z: number, map: Uint8Array | null): void {
+    if (map && map.length !== this.rows * this.cols) throw new Error(`frame ${z}: ${map.length} pixels, expected ${this.rows * this.cols}`);
+    if (map && map.some((v) => v !== 0)) this.maps.set(z, map);
+    else this.maps.delete(z);
+    this.version++;
+  }
+
+  /** Drop every map (before reloading a whole annotation). */
+  clear(): void {
+    this.maps.clear();
     this.version++;
   }
 

@@ -51,6 +51,7 @@ export const SHORTCUTS: readonly ShortcutGroup[] = [
       { keys: ["L"], action: "Show / hide the active label" },
       { keys: ["Ctrl+Z"], action: "Undo" },
       { keys: ["Ctrl+Shift+Z", "Ctrl+Y"], action: "Redo" },
+      { keys: ["Ctrl+S"], action: "Save a new version (your read or consensus)" },
       { keys: ["?"], action: "This help" },
     ],
   },
