@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAUNCH := $(BIN)/python -m backend.launcher
 
-.PHONY: run test lint typecheck pytest setup frontend clean-var test-fuzz
+.PHONY: run test test-slow lint typecheck pytest setup frontend clean-var test-fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,6 +37,11 @@ pytest: setup
 	$(TEST_ENV) $(LAUNCH) exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest test-frontend test-e2e
+
+# Minutes-long checks, run by CI after `make test`: the TotalSegmentator equivalence volumes and the
+# multi-host cluster test.
+test-slow: setup
+	$(TEST_ENV) $(LAUNCH) exec -- $(BIN)/python -m pytest -m slow tests/models tests/deploy
 
 clean-var:
 	rm -rf var/tmp
@@ -96,7 +101,7 @@ test-e2e: setup frontend $(E2E_DEPS) $(CHROMIUM)
 # Deployment (deploy/): ReadingRoom over network namespaces, one host per process (root; CI runs as root).
 .PHONY: test-cluster bench-scale
 test-cluster: setup
-	$(TEST_ENV) $(LAUNCH) exec -- $(BIN)/python -m pytest -q tests/deploy/test_cluster.py $(PYTEST_ARGS)
+	$(TEST_ENV) $(LAUNCH) exec -- $(BIN)/python -m pytest -q -m slow tests/deploy/test_cluster.py $(PYTEST_ARGS)
 
 bench-scale: setup
 	$(BIN)/python -m tests.deploy.bench_scale

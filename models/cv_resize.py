@@ -36,7 +36,7 @@ def resize_area_u8(image: NDArray[np.uint8], out_h: int, out_w: int) -> NDArray[
     if out_h <= 0 or out_w <= 0:
         raise ValueError(f"output size must be positive, got {out_h}x{out_w}")
     src = image[:, :, None] if image.ndim == 2 else image
-    in_h, in_w, cn = src.shape
+    in_h, in_w, _ = src.shape
     if (in_h, in_w) == (out_h, out_w):
         return image.copy()
 
@@ -54,7 +54,15 @@ def resize_area_u8(image: NDArray[np.uint8], out_h: int, out_w: int) -> NDArray[
         else:
             out = _area_generic(src, scale_x, scale_y, out_h, out_w)
     else:
-        out = _linear_area(src, scale_x, scale_y, inv_scale_x, inv_scale_y, out_h, out_w)
+        out = _linear_area(
+            src,
+            scale_x=scale_x,
+            scale_y=scale_y,
+            inv_scale_x=inv_scale_x,
+            inv_scale_y=inv_scale_y,
+            out_h=out_h,
+            out_w=out_w,
+        )
     return out[:, :, 0] if image.ndim == 2 else out
 
 
@@ -69,10 +77,12 @@ def _area_fast(src: NDArray[np.uint8], sx: int, sy: int, out_h: int, out_w: int)
     sums = block.reshape(out_h, sy, out_w, sx, cn).sum(axis=(1, 3))
     if sx == 2 and sy == 2 and cn in (1, 3, 4):
         # ResizeAreaFastVec: the SIMD and its scalar tail both round half up.
-        return ((sums + 2) >> 2).astype(np.uint8)
+        rounded: NDArray[np.uint8] = ((sums + 2) >> 2).astype(np.uint8)
+        return rounded
     scale = np.float32(1.0 / (sx * sy))
     vals = np.rint(sums.astype(np.float32) * scale)
-    return np.clip(vals, 0, 255).astype(np.uint8)
+    out: NDArray[np.uint8] = np.clip(vals, 0, 255).astype(np.uint8)
+    return out
 
 
 def _area_tab(ssize: int, dsize: int, scale: float) -> list[list[tuple[int, np.float32]]]:
@@ -92,7 +102,7 @@ def _area_tab(ssize: int, dsize: int, scale: float) -> list[list[tuple[int, np.f
         for s in range(s1, s2):
             terms.append((s, np.float32(1.0 / cell)))
         if fs2 - s2 > 1e-3:
-            terms.append((s2, np.float32(min(min(fs2 - s2, 1.0), cell) / cell)))
+            terms.append((s2, np.float32(min(fs2 - s2, 1.0, cell) / cell)))
         tab.append(terms)
     return tab
 
@@ -122,7 +132,8 @@ def _area_generic(src: NDArray[np.uint8], scale_x: float, scale_y: float, out_h:
     acc = buf[yi[:, 0]] * yw[:, 0, None, None]
     for k in range(1, yi.shape[1]):
         acc = acc + buf[yi[:, k]] * yw[:, k, None, None]
-    return np.clip(np.rint(acc), 0, 255).astype(np.uint8)
+    out: NDArray[np.uint8] = np.clip(np.rint(acc), 0, 255).astype(np.uint8)
+    return out
 
 
 def _linear_area_coeffs(
@@ -153,6 +164,7 @@ def _linear_area_coeffs(
 
 def _linear_area(
     src: NDArray[np.uint8],
+    *,
     scale_x: float,
     scale_y: float,
     inv_scale_x: float,
@@ -174,4 +186,5 @@ def _linear_area(
     r0 = rows[yi] >> 4
     r1 = rows[yi1] >> 4
     v = ((yb0[:, None, None] * r0) >> 16) + ((yb1[:, None, None] * r1) >> 16)
-    return np.clip((v + 2) >> 2, 0, 255).astype(np.uint8)
+    out: NDArray[np.uint8] = np.clip((v + 2) >> 2, 0, 255).astype(np.uint8)
+    return out

@@ -63,7 +63,9 @@ def run_2d(predictor: Predictor, img: NDArray[np.uint8], boxes: NDArray[Any]) ->
     return [predictor.decode(emb, box=box).mask for box in boxes]
 
 
-def run_3d_box(predictor: Predictor, cache: EmbeddingCache, depth: int, box3d: NDArray[Any]) -> NDArray[np.bool_] | None:
+def run_3d_box(
+    predictor: Predictor, cache: EmbeddingCache, depth: int, box3d: NDArray[Any]
+) -> NDArray[np.bool_] | None:
     """The 3D recipe for one box; None for one-slice objects (the reference skips them)."""
     if int(box3d[2]) == int(box3d[5]):
         return None

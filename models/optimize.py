@@ -1,21 +1,23 @@
 """Inference routes for the image encoder (the expensive part: ~75 GFLOPs per slice).
 
-Routes, all numerically checked against eager fp32 by ``python -m models.bench``:
+Routes, all measured against eager fp32 by ``python -m models.bench``:
 
 * ``none``   - the module as loaded: eager, fp32, NCHW weights. The reference.
-* ``fp32``   - BatchNorm folded into the convolutions and channels-last weights.
-               Same maths (differences ~1e-6); fewer memory passes, and oneDNN's
-               NHWC convolution kernels match the token layout of the ViT stages.
-* ``bf16``   - ``fp32`` plus bfloat16 autocast for matmuls/convolutions, only
-               where the CPU has native bf16 dot products (AVX512-BF16 / AMX);
-               LayerNorm and softmax stay fp32. About 2x on this project's CPUs.
-* ``int8``   - ``fp32`` plus dynamic int8 quantisation of the Linear layers
-               (torch.ao). Kept for measurement; slower than bf16 here and least accurate.
-* ``compile``- the best eager route wrapped in ``torch.compile`` (needs a C compiler;
-               30-60 s of compilation on 2 cores, so never chosen automatically).
+* ``fp32``   - BatchNorm folded into the convolutions, channels-last weights and,
+               on oneDNN builds, GELU / residual adds fused into the conv and
+               matmul kernels (:mod:`models.cpu_fusion`). Same maths: embeddings
+               differ by ~1e-6 and the masks are identical on the shared data.
+* ``bf16``   - BN folding + channels-last + bfloat16 autocast for matmuls and
+               convolutions (LayerNorm/softmax stay fp32). About 2x faster than
+               ``fp32`` on CPUs with AVX512-BF16/AMX, but masks move: mean Dice
+               vs fp32 is ~0.985 on the shared data, below the 0.99 bar, so
+               ``auto`` does not pick it on CPU.
+* ``int8``   - ``fp32`` minus fusion plus dynamic int8 quantisation of the
+               Linear layers (torch.ao). Slower than bf16 here and least accurate.
+* ``compile``- ``fp32`` wrapped in ``torch.compile`` (needs a C compiler; 30-60 s
+               of compilation on 2 cores per process, so never chosen automatically).
 * ``fp16`` / ``bf16`` on CUDA - autocast; embeddings are returned as float32.
-* ``auto``   - CUDA: bf16 if supported else fp16; CPU: ``bf16`` with native
-               support, else ``fp32``.
+* ``auto``   - CUDA: bf16 if supported else fp16; CPU: ``fp32``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Literal, cast
 import torch
 from torch import nn
 
+from .cpu_fusion import fuse_pointwise_, fusion_available
 from .tiny_vit import fuse_conv_bn_
 
 OptimizeMode = Literal["none", "auto", "fp32", "bf16", "fp16", "int8", "compile"]
@@ -62,7 +65,9 @@ def resolve_mode(mode: str, device: torch.device) -> str:
     if mode == "fp16":
         raise ValueError("fp16 is a CUDA route; on CPU use 'bf16' or 'fp32'")
     if mode == "auto":
-        return "bf16" if cpu_has_native_bf16() else "fp32"
+        return "fp32"
+    if mode == "bf16" and not cpu_has_native_bf16():
+        raise ValueError("this CPU has no native bf16 (AVX512-BF16/AMX); bf16 would be slower than fp32")
     return mode
 
 
@@ -82,15 +87,16 @@ class EncoderRunner:
             if device.type == "cpu":
                 module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
                 self.channels_last = True
+                if self.mode in ("fp32", "compile") and fusion_available():
+                    # Exact fp32 epilogue fusion; not under autocast, whose
+                    # bf16 activations these fp32-weight kernels cannot take.
+                    fuse_pointwise_(module)
         if self.mode in ("bf16", "fp16"):
             self.autocast_dtype = torch.bfloat16 if self.mode == "bf16" else torch.float16
         elif self.mode == "int8":
             module = _quantize_linear_int8(module)
-        elif self.mode == "compile":
-            if device.type == "cpu" and cpu_has_native_bf16():
-                self.autocast_dtype = torch.bfloat16
-            elif device.type == "cuda":
-                self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        elif self.mode == "compile" and device.type == "cuda":
+            self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self.module = module
         self._fn: Callable[[torch.Tensor], torch.Tensor] = self._eager
         if self.mode == "compile":
@@ -124,4 +130,7 @@ def _quantize_linear_int8(module: nn.Module) -> nn.Module:
         # torch.ao eager quantisation is deprecated in favour of torchao, which
         # this project does not depend on; the API still works in torch 2.x.
         warnings.simplefilter("ignore")
-        return quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8)
+        quantized: nn.Module = quantize_dynamic(  # type: ignore[no-untyped-call]
+            module, {nn.Linear}, dtype=torch.qint8
+        )
+        return quantized

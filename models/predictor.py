@@ -10,7 +10,7 @@ embedding.preprocessing)``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from .optimize import EncoderRunner, OptimizeMode
 from .preprocess import (
     PreprocessConfig,
     SliceGeometry,
+    effective_mode,
     mask_to_box256,
     postprocess_logits,
     prepare_slice,
@@ -36,8 +37,8 @@ class PromptError(ValueError):
     """A prompt the model cannot use; ``code`` is machine-readable for API responses.
 
     Codes: ``prompt_missing``, ``prompt_not_finite``, ``box_shape``,
-    ``box_empty`` (zero width or height), ``box_inverted`` (x1 < x0, y1 < y0 or
-    z1 < z0), ``box_out_of_bounds``, ``point_shape``, ``point_labels_mismatch``,
+    ``box_empty`` (collapsed to a single point), ``box_inverted`` (x1 < x0,
+    y1 < y0 or z1 < z0), ``box_out_of_bounds``, ``point_shape``, ``point_labels_mismatch``,
     ``point_label_invalid``, ``point_out_of_bounds``, ``mask_shape``,
     ``start_slice_out_of_range``.
     """
@@ -85,7 +86,8 @@ class Decoded:
     @property
     def mask(self) -> NDArray[np.bool_]:
         """The single mask, or the highest-scoring one in multimask mode."""
-        return self.masks[self.best_index]
+        best: NDArray[np.bool_] = self.masks[self.best_index]
+        return best
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,11 @@ def validate_box(box: Sequence[float] | NDArray[Any], size: tuple[int, int]) -> 
     x0, y0, x1, y1 = arr
     if x1 < x0 or y1 < y0:
         raise PromptError("box_inverted", f"box {arr.tolist()} has x1 < x0 or y1 < y0")
-    if x1 == x0 or y1 == y0:
-        raise PromptError("box_empty", f"box {arr.tolist()} has zero width or height")
+    if x1 == x0 and y1 == y0:
+        # Coordinates are inclusive pixel indices (as in the CVPR 2024 npz
+        # files), so a one-pixel-wide box around a thin vessel is legitimate;
+        # a box collapsed to a single point carries no extent at all.
+        raise PromptError("box_empty", f"box {arr.tolist()} is a single point; use a point prompt")
     h, w = size
     if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
         raise PromptError("box_out_of_bounds", f"box {arr.tolist()} is outside the {w}x{h} image")
@@ -152,15 +157,16 @@ class Predictor:
     """LiteMedSAM (or any registered SAM-family model) inference on one device.
 
     ``optimize`` picks the encoder route (see :mod:`models.optimize`); the
-    decoder always runs in fp32 (it is cheap and latency-bound). Workers should
-    pass ``optimize="auto"``; ``"none"`` is the bit-faithful reference.
+    decoder always runs in fp32 (it is cheap and latency-bound). The default
+    ``"auto"`` is the exact fused fp32 route on CPU and fp16/bf16 autocast on
+    CUDA; ``"none"`` is the unoptimised reference module.
     """
 
     def __init__(
         self,
         model: str = DEFAULT_MODEL,
         device: str | torch.device | None = None,
-        optimize: OptimizeMode = "none",
+        optimize: OptimizeMode = "auto",
         preprocess: PreprocessConfig | None = None,
         batch_size: int | None = None,
     ) -> None:
@@ -198,16 +204,18 @@ class Predictor:
         config: PreprocessConfig | None = None,
     ) -> list[Embedding]:
         cfg = config if config is not None else self.preprocess
-        key = preprocessing_hash(cfg)
         out: list[Embedding] = []
         for start in range(0, len(images), self.batch_size):
-            chunk = images[start : start + self.batch_size]
-            prepared = [prepare_slice(np.asarray(img), cfg, modality) for img in chunk]
+            chunk = [np.asarray(img) for img in images[start : start + self.batch_size]]
+            # "auto" means different transforms for CT, MR and 8-bit input; the
+            # hash must name the one actually applied, not the request.
+            effective = [replace(cfg, intensity=effective_mode(cfg, img, modality)) for img in chunk]
+            prepared = [prepare_slice(img, c, modality) for img, c in zip(chunk, effective, strict=True)]
             batch = torch.stack([t for t, _ in prepared])
             emb = self.encoder(batch).cpu()
             out.extend(
-                Embedding(tensor=emb[i], geometry=g, model=self.model_name, preprocessing=key)
-                for i, (_, g) in enumerate(prepared)
+                Embedding(tensor=emb[i].clone(), geometry=g, model=self.model_name, preprocessing=preprocessing_hash(c))
+                for i, ((_, g), c) in enumerate(zip(prepared, effective, strict=True))
             )
         return out
 
@@ -217,6 +225,7 @@ class Predictor:
         self,
         embedding: Embedding,
         box: Sequence[float] | NDArray[Any] | None = None,
+        *,
         points: Sequence[Sequence[float]] | NDArray[Any] | None = None,
         point_labels: Sequence[int] | NDArray[Any] | None = None,
         mask_logits: torch.Tensor | NDArray[Any] | None = None,
@@ -224,6 +233,8 @@ class Predictor:
     ) -> Decoded:
         """Decode prompts given in the slice's pixel coordinates."""
         size = embedding.geometry.original_size
+        if points is None and point_labels is not None:
+            raise PromptError("point_labels_mismatch", "point labels given without points")
         if box is None and points is None and mask_logits is None:
             raise PromptError("prompt_missing", "give a box, points or mask logits")
         box256 = None
@@ -233,8 +244,6 @@ class Predictor:
         if points is not None:
             p, lab = validate_points(points, point_labels, size)
             pts = (scale_points(p, size, self.image_size), lab)
-        elif point_labels is not None:
-            raise PromptError("point_labels_mismatch", "point labels given without points")
         mask_in = None if mask_logits is None else self._mask_input(mask_logits)
         return self._decode_model_frame(embedding, box256, pts, mask_in, multimask)
 
@@ -242,7 +251,9 @@ class Predictor:
         m = torch.as_tensor(np.asarray(mask_logits) if not isinstance(mask_logits, torch.Tensor) else mask_logits)
         side = 4 * self.model.prompt_encoder.image_embedding_size[0]
         if m.shape[-2:] != (side, side) or m.numel() != side * side:
-            raise PromptError("mask_shape", f"mask_logits must be one {side}x{side} low-res logit map, got {tuple(m.shape)}")
+            raise PromptError(
+                "mask_shape", f"mask_logits must be one {side}x{side} low-res logit map, got {tuple(m.shape)}"
+            )
         if not bool(torch.isfinite(m).all()):
             raise PromptError("prompt_not_finite", "mask_logits contain NaN or infinity")
         return m.reshape(1, 1, side, side).float()
@@ -317,7 +328,9 @@ class Predictor:
             if volume.ndim not in (3, 4):
                 raise ValueError(f"expected a (D, H, W) volume, got shape {volume.shape}")
             depth = volume.shape[0]
-            get_embedding = self._volume_embedder(volume, z0, z1, start_slice, modality, config)
+            get_embedding = self._volume_embedder(
+                volume, z0=z0, z1=z1, start_slice=start_slice, modality=modality, config=config
+            )
         if z0 < 0 or (depth is not None and z1 >= depth):
             raise PromptError("box_out_of_bounds", f"z range {z0}..{z1} is outside the volume (depth {depth})")
         z_start = int((z1 - z0) / 2 + z0) if start_slice is None else int(start_slice)
@@ -361,6 +374,7 @@ class Predictor:
     def _volume_embedder(
         self,
         volume: NDArray[Any],
+        *,
         z0: int,
         z1: int,
         start_slice: int | None,
@@ -380,8 +394,8 @@ class Predictor:
                 todo = [zz for zz in order[pos:] if zz not in cache][: self.batch_size] or [z]
                 if z not in todo:
                     todo = [z]
-                for zz, e in zip(todo, self.embed_batch([volume[zz] for zz in todo], modality=modality, config=cfg), strict=True):
-                    cache[zz] = e
+                embs = self.embed_batch([volume[zz] for zz in todo], modality=modality, config=cfg)
+                cache.update(zip(todo, embs, strict=True))
             return cache[z]
 
         return get

@@ -123,7 +123,9 @@ def percentile_to_uint8(
     return np.rint(out).astype(np.uint8)
 
 
-def resolve_bounds(config: PreprocessConfig, volume: NDArray[np.generic], modality: str | None = None) -> PreprocessConfig:
+def resolve_bounds(
+    config: PreprocessConfig, volume: NDArray[np.generic], modality: str | None = None
+) -> PreprocessConfig:
     """Pin percentile bounds computed over a whole volume into the config."""
     mode = effective_mode(config, volume, modality)
     if mode != "percentile" or (config.lower is not None and config.upper is not None):
@@ -204,19 +206,25 @@ def prepare_slice(
 # --- prompts -------------------------------------------------------------------------
 
 
-def scale_box(box: Sequence[float], original_size: tuple[int, int], target: int = 256) -> NDArray[np.float64]:
+def scale_box(
+    box: Sequence[float] | NDArray[np.floating], original_size: tuple[int, int], target: int = 256
+) -> NDArray[np.float64]:
     """Box (x0, y0, x1, y1) into the model frame: ``int(v * 256 / max(H, W))`` per coordinate."""
     ratio = target / max(original_size)
     return np.array([int(float(v) * ratio) for v in box], dtype=np.float64)
 
 
-def scale_points(points: NDArray[np.floating], original_size: tuple[int, int], target: int = 256) -> NDArray[np.float64]:
+def scale_points(
+    points: NDArray[np.floating], original_size: tuple[int, int], target: int = 256
+) -> NDArray[np.float64]:
     """Points (N, 2) as (x, y) into the model frame (continuous, like SAM's apply_coords)."""
     ratio = target / max(original_size)
     return np.asarray(points, dtype=np.float64) * ratio
 
 
-def mask_to_box256(mask: NDArray[np.uint8], original_size: tuple[int, int], shift: int = 3, target: int = 256) -> NDArray[np.float64] | None:
+def mask_to_box256(
+    mask: NDArray[np.uint8], original_size: tuple[int, int], shift: int = 3, target: int = 256
+) -> NDArray[np.float64] | None:
     """Authors' get_bbox256: resize the mask (INTER_AREA), pad, bbox widened by ``shift`` and clipped.
 
     Returns None when the resized mask is empty. Note the mask's *values*
@@ -228,7 +236,7 @@ def mask_to_box256(mask: NDArray[np.uint8], original_size: tuple[int, int], shif
     small = resize_longest_side(np.ascontiguousarray(mask, dtype=np.uint8), target)
     if small.max() == 0:
         return None
-    padded = pad_to(small, target)
+    padded = np.asarray(pad_to(small, target), dtype=np.uint8)
     ys, xs = np.nonzero(padded > 0)
     h, w = padded.shape
     x0 = max(0, int(xs.min()) - shift)

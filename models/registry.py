@@ -70,7 +70,8 @@ class ModelSpec:
 _lock = threading.Lock()
 _architectures: dict[str, Builder] = {"litemedsam": build_litemedsam}
 _models: dict[str, ModelSpec] = {}
-_env_loaded_from: str | None = None
+# The last READINGROOM_MODEL_CHECKPOINTS value registered (a 1-slot box, not a global rebinding).
+_env_state: dict[str, str] = {}
 
 
 def register_architecture(name: str, builder: Builder, *, replace_existing: bool = False) -> None:
@@ -140,9 +141,8 @@ def unregister_model(name: str) -> None:
 
 def _load_env_models() -> None:
     """Register the operator list from the environment once per distinct value."""
-    global _env_loaded_from
     raw = os.environ.get(ENV_EXTRA_MODELS, "")
-    if not raw or raw == _env_loaded_from:
+    if not raw or raw == _env_state.get("loaded"):
         return
     try:
         entries = json.loads(raw)
@@ -159,7 +159,7 @@ def _load_env_models() -> None:
             )
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"invalid {ENV_EXTRA_MODELS}: {exc}") from exc
-    _env_loaded_from = raw
+    _env_state["loaded"] = raw
 
 
 def list_models() -> list[str]:

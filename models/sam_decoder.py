@@ -72,6 +72,8 @@ class PromptEncoder(nn.Module):
             nn.Conv2d(mask_in_chans, embed_dim, kernel_size=1),
         )
         self.no_mask_embed = nn.Embedding(1, embed_dim)
+        self._dense_pe: torch.Tensor | None = None
+        self._dense_pe_key: tuple[object, ...] | None = None
 
     def _weight(self, i: int) -> torch.Tensor:
         emb = self.point_embeddings[i]
@@ -79,7 +81,18 @@ class PromptEncoder(nn.Module):
         return emb.weight
 
     def get_dense_pe(self) -> torch.Tensor:
-        return self.pe_layer(self.image_embedding_size).unsqueeze(0)  # type: ignore[no-any-return]
+        """(1, C, h, w) positional encoding of the embedding grid.
+
+        It depends only on the (frozen) Gaussian matrix, so it is computed once
+        per matrix version instead of on every decode (sin/cos over 4096x128).
+        """
+        gm = self.pe_layer.positional_encoding_gaussian_matrix
+        key = (gm.data_ptr(), gm._version, gm.device, gm.dtype)
+        if self._dense_pe is None or self._dense_pe_key != key:
+            with torch.no_grad():
+                self._dense_pe = self.pe_layer(self.image_embedding_size).unsqueeze(0)
+            self._dense_pe_key = key
+        return self._dense_pe
 
     def _embed_points(self, points: torch.Tensor, labels: torch.Tensor, pad: bool) -> torch.Tensor:
         points = points + 0.5  # pixel centre
@@ -272,20 +285,23 @@ class MaskDecoder(nn.Module):
         else:
             src = image_embeddings
         src = src + dense_prompt_embeddings
-        pos_src = torch.repeat_interleave(image_pe, tokens.shape[0], dim=0)
+        # A broadcast view, not SAM's repeat_interleave copy: the transformer only reads it.
+        pos_src = image_pe.expand(tokens.shape[0], -1, -1, -1)
         b, c, h, w = src.shape
 
         hs, src = self.transformer(src, pos_src, tokens)
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]
 
-        upscaled = self.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
-        hyper_in = torch.stack(
-            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
-        )
+        # Keys come back as (B, h*w, C), i.e. NHWC memory: hand the upscaler a
+        # channels-last view instead of transposing 4096x256 values.
+        upscaled = self.output_upscaling(src.view(b, h, w, c).permute(0, 3, 1, 2))
+        # Only the requested mask tokens are turned into full-size logits: the
+        # single-mask path skips 3/4 of the (B, 4, 32) @ (32, 256*256) product.
+        chosen = range(1, self.num_mask_tokens) if multimask_output else range(1)
+        hyper_in = torch.stack([self.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :]) for i in chosen], dim=1)
         b, c, h, w = upscaled.shape
-        masks = (hyper_in @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
+        masks = (hyper_in @ upscaled.reshape(b, c, h * w)).view(b, -1, h, w)
         iou_pred = self.iou_prediction_head(iou_token_out)
-
         sl = slice(1, None) if multimask_output else slice(0, 1)
-        return masks[:, sl], iou_pred[:, sl]
+        return masks, iou_pred[:, sl]

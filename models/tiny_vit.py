@@ -43,6 +43,7 @@ class Conv2dBN(nn.Sequential):
         in_chans: int,
         out_chans: int,
         kernel_size: int = 1,
+        *,
         stride: int = 1,
         padding: int = 0,
         groups: int = 1,
@@ -83,9 +84,9 @@ class PatchEmbed(nn.Module):
     def __init__(self, in_chans: int, embed_dim: int) -> None:
         super().__init__()
         self.seq = nn.Sequential(
-            Conv2dBN(in_chans, embed_dim // 2, 1, 1, 0),
+            Conv2dBN(in_chans, embed_dim // 2, 1),
             nn.GELU(),
-            Conv2dBN(embed_dim // 2, embed_dim, 1, 1, 0),
+            Conv2dBN(embed_dim // 2, embed_dim, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,7 +102,7 @@ class MBConv(nn.Module):
         hidden = int(chans * expand_ratio)
         self.conv1: nn.Module = Conv2dBN(chans, hidden, 1)
         self.act1 = nn.GELU()
-        self.conv2: nn.Module = Conv2dBN(hidden, hidden, 3, 1, 1, groups=hidden)
+        self.conv2: nn.Module = Conv2dBN(hidden, hidden, 3, stride=1, padding=1, groups=hidden)
         self.act2 = nn.GELU()
         self.conv3: nn.Module = Conv2dBN(hidden, chans, 1)
         self.act3 = nn.GELU()
@@ -121,12 +122,12 @@ class PatchMerging(nn.Module):
         super().__init__()
         self.input_resolution = input_resolution
         self.act = nn.GELU()
-        self.conv1: nn.Module = Conv2dBN(dim, out_dim, 1, 1, 0)
+        self.conv1: nn.Module = Conv2dBN(dim, out_dim, 1)
         # The upstream code keeps full resolution into the widest stage; the
         # checkpoint was trained that way, so the rule is reproduced verbatim.
         stride = 1 if out_dim in (320, 448, 576) else 2
-        self.conv2: nn.Module = Conv2dBN(out_dim, out_dim, 3, stride, 1, groups=out_dim)
-        self.conv3: nn.Module = Conv2dBN(out_dim, out_dim, 1, 1, 0)
+        self.conv2: nn.Module = Conv2dBN(out_dim, out_dim, 3, stride=stride, padding=1, groups=out_dim)
+        self.conv3: nn.Module = Conv2dBN(out_dim, out_dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim == 3:
@@ -218,6 +219,7 @@ class TinyViTBlock(nn.Module):
         self,
         dim: int,
         input_resolution: tuple[int, int],
+        *,
         num_heads: int,
         window_size: int,
         mlp_ratio: float,
@@ -228,7 +230,9 @@ class TinyViTBlock(nn.Module):
         self.window_size = window_size
         self.attn = Attention(dim, dim // num_heads, num_heads, (window_size, window_size))
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
-        self.local_conv: nn.Module = Conv2dBN(dim, dim, local_conv_size, 1, local_conv_size // 2, groups=dim)
+        self.local_conv: nn.Module = Conv2dBN(
+            dim, dim, local_conv_size, stride=1, padding=local_conv_size // 2, groups=dim
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = self.input_resolution
@@ -263,6 +267,7 @@ class BasicLayer(nn.Module):
         self,
         dim: int,
         input_resolution: tuple[int, int],
+        *,
         depth: int,
         num_heads: int,
         window_size: int,
@@ -271,11 +276,10 @@ class BasicLayer(nn.Module):
     ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
-            TinyViTBlock(dim, input_resolution, num_heads, window_size, mlp_ratio) for _ in range(depth)
+            TinyViTBlock(dim, input_resolution, num_heads=num_heads, window_size=window_size, mlp_ratio=mlp_ratio)
+            for _ in range(depth)
         )
-        self.downsample = (
-            PatchMerging(input_resolution, dim=dim, out_dim=out_dim) if out_dim is not None else None
-        )
+        self.downsample = PatchMerging(input_resolution, dim=dim, out_dim=out_dim) if out_dim is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for blk in self.blocks:
@@ -290,6 +294,7 @@ class TinyViT(nn.Module):
 
     def __init__(
         self,
+        *,
         img_size: int = 256,
         in_chans: int = 3,
         embed_dims: Sequence[int] = (64, 128, 160, 320),
@@ -317,11 +322,11 @@ class TinyViT(nn.Module):
                     BasicLayer(
                         embed_dims[i],
                         res,
-                        depths[i],
-                        num_heads[i],
-                        window_sizes[i],
-                        mlp_ratio,
-                        out_dim if i < n_stages - 1 else None,
+                        depth=depths[i],
+                        num_heads=num_heads[i],
+                        window_size=window_sizes[i],
+                        mlp_ratio=mlp_ratio,
+                        out_dim=out_dim if i < n_stages - 1 else None,
                     )
                 )
         self.out_size = img_size // 2 ** (n_stages - 2)
@@ -336,7 +341,6 @@ class TinyViT(nn.Module):
         x = self.patch_embed(x)
         for layer in self.layers:
             x = layer(x)
-        b, _, c = x.shape
         x = tokens_to_nchw(x, self.out_size, self.out_size)
         out: torch.Tensor = self.neck(x)
         return out

@@ -117,7 +117,9 @@ class WeightsLocator:
         return verify_checkpoint(self.resolve(), self.sha256, self.size)
 
 
-def load_state_dict(path: Path | str, expected_sha256: str | None = None, expected_size: int | None = None) -> dict[str, torch.Tensor]:
+def load_state_dict(
+    path: Path | str, expected_sha256: str | None = None, expected_size: int | None = None
+) -> dict[str, torch.Tensor]:
     """Verify then load a checkpoint as a plain state dict (``weights_only``: no pickled code runs)."""
     p = verify_checkpoint(path, expected_sha256, expected_size)
     try:
