@@ -48,7 +48,7 @@ def _wait_job(job_id: int, timeout: float = 240) -> SegmentationJob:
     [
         ({"box": [10, 10, 300, 50]}, 400, "box_out_of_bounds"),
         ({"box": [50, 50, 10, 60]}, 400, "box_inverted"),
-        ({"box": [20, 20, 20, 60]}, 400, "box_empty"),
+        ({"box": [20, 20, 20, 20]}, 400, "box_empty"),
         ({"points": [[500, 5]], "point_labels": [1]}, 400, "point_out_of_bounds"),
         ({"box": [10, 10, 50, 50], "model": "no-such-model"}, 400, "unknown_model"),
         ({}, 400, "prompt_missing"),
