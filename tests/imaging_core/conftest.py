@@ -14,5 +14,5 @@ SHARED_DATA = Path(os.environ.get("READINGROOM_SHARED_DATA", ROOT.parent / "shar
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "dicom").is_dir():
-        pytest.skip(f"shared test data not found at {SHARED_DATA} (set READINGROOM_SHARED_DATA)")
+        pytest.fail(f"shared test data not found at {SHARED_DATA} (set READINGROOM_SHARED_DATA)")
     return SHARED_DATA
