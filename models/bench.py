@@ -74,6 +74,8 @@ def load_cases(data: Path, quick: bool) -> list[Case]:
         z = np.load(f)
         by_slice: dict[int, list[NDArray[Any]]] = {}
         for b in z["boxes"]:
+            if (b[0], b[1]) == (b[3], b[4]):
+                continue  # a one-voxel object: its box is a point, not a box prompt
             zm = int((b[5] - b[2]) / 2 + b[2])
             by_slice.setdefault(zm, []).append(np.array([b[0], b[1], b[3], b[4]]))
         slices = sorted(by_slice)

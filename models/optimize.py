@@ -14,7 +14,8 @@ Routes, all measured against eager fp32 by ``python -m models.bench``:
                ``auto`` does not pick it on CPU.
 * ``int8``   - ``fp32`` minus fusion plus dynamic int8 quantisation of the
                Linear layers (torch.ao). Slower than bf16 here and least accurate.
-* ``compile``- ``fp32`` wrapped in ``torch.compile`` (needs a C compiler; 30-60 s
+* ``compile``- BN folding + channels-last under ``torch.compile`` (Inductor does its
+               own fusion; needs a C compiler and 30-60 s
                of compilation on 2 cores per process, so never chosen automatically).
 * ``fp16`` / ``bf16`` on CUDA - autocast; embeddings are returned as float32.
 * ``auto``   - CUDA: bf16 if supported else fp16; CPU: ``fp32``.
@@ -87,9 +88,10 @@ class EncoderRunner:
             if device.type == "cpu":
                 module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
                 self.channels_last = True
-                if self.mode in ("fp32", "compile") and fusion_available():
-                    # Exact fp32 epilogue fusion; not under autocast, whose
-                    # bf16 activations these fp32-weight kernels cannot take.
+                if self.mode == "fp32" and fusion_available():
+                    # Exact fp32 epilogue fusion. Not under autocast (bf16
+                    # activations vs fp32 weights) nor under torch.compile,
+                    # which fuses on its own and cannot lower these ops.
                     fuse_pointwise_(module)
         if self.mode in ("bf16", "fp16"):
             self.autocast_dtype = torch.bfloat16 if self.mode == "bf16" else torch.float16
