@@ -33,10 +33,11 @@ from backend.annotation.selectors import annotation_frames_at, annotation_volume
 from backend.audit.services import audit_record
 from backend.common.errors import ApplicationError, Conflict, Forbidden, NotFound
 from backend.imaging.models import Frame, Series
+from backend.imaging.selectors import series_frames as selected_series_frames
 
 
 def series_frames(series: Series) -> list[Frame]:
-    return list(Frame.objects.filter(series=series).select_related("instance").order_by("sort_index", "id"))
+    return list(selected_series_frames(series=series))
 
 
 def voxel_spacing(series: Series) -> tuple[float, float, float]:

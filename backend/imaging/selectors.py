@@ -26,7 +26,8 @@ def series_get(*, project: Project, series_id: int) -> Series:
 
 
 def series_frames(*, series: Series) -> QuerySet[Frame]:
-    return Frame.objects.filter(series=series).select_related("instance").order_by("sort_index", "id")
+    """The series' frames in slice order, with their instances (rows, columns, geometry)."""
+    return Frame.objects.filter(series=series).select_related("instance", "series").order_by("sort_index", "id")
 
 
 def instance_get(*, project: Project, instance_id: int) -> Instance:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import connection, transaction
 
 from backend.realtime.models import RoomCounter, RoomEvent
+from backend.realtime.services import group_send_on_commit
 
 PROTOCOL = "readingroom.v1"
 
@@ -43,13 +42,7 @@ def current_seq(room: str) -> int:
 
 
 def _send_on_commit(room: str, event: dict[str, Any], audience: dict[str, int | None]) -> None:
-    def _send() -> None:
-        layer = get_channel_layer()
-        if layer is not None:
-            async_to_sync(layer.group_send)(room, {"type": "room.event", "event": event, "audience": audience})
-
-    # robust: a broker outage must not fail a save that already committed; clients resume from the database.
-    transaction.on_commit(_send, robust=True)
+    group_send_on_commit(room, {"type": "room.event", "event": event, "audience": audience})
 
 
 def room_emit(

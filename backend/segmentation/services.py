@@ -21,6 +21,7 @@ from backend.audit.services import audit_record
 from backend.common.errors import ApplicationError, Conflict
 from backend.common.rle import rle_encode_binary
 from backend.imaging.models import Frame, Series
+from backend.imaging.selectors import series_frames
 from backend.segmentation import cache as embedding_cache
 from backend.segmentation.engine import model_name_checked, predictor_for, series_config
 from backend.segmentation.models import JobKind, JobStatus, SegmentationJob
@@ -100,10 +101,6 @@ def prompt_decode(*, frame_id: int, prompt: dict[str, Any], user_id: int | None)
 
 
 # --- jobs --------------------------------------------------------------------------------------
-
-
-def _series_frames(series: Series) -> list[Frame]:
-    return list(Frame.objects.filter(series=series).select_related("instance", "series").order_by("sort_index", "id"))
 
 
 @transaction.atomic
@@ -237,7 +234,7 @@ def series_embed_run(*, job_id: int) -> str:
     if job is None:
         return "skipped"
     predictor = predictor_for(job.model)
-    frames = _series_frames(job.series)
+    frames = list(series_frames(series=job.series))
     config = series_config(project=job.project, series=job.series)
     batch = settings.SEGMENTATION_EMBED_BATCH
     SegmentationJob.objects.filter(pk=job.pk).update(total=len(frames))
@@ -303,7 +300,7 @@ def propagate_run(*, job_id: int) -> str:
     if job is None:
         return "skipped"
     predictor = predictor_for(job.model)
-    frames = _series_frames(job.series)
+    frames = list(series_frames(series=job.series))
     config = series_config(project=job.project, series=job.series, label_id=job.params.get("label_id"))
 
     def get_embedding(z: int) -> Any:
