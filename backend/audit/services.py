@@ -13,6 +13,37 @@ Scalar = str | int | float | bool | None
 _MAX_DETAIL_ITEMS = 32
 
 
+def audit_event(
+    *,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    action: str,
+    object_type: str = "",
+    object_id: str | int = "",
+    project_id: int | None = None,
+    outcome: str = Outcome.SUCCESS,
+    detail: dict[str, Scalar] | None = None,
+    request_id: str | None = None,
+) -> AuditEvent:
+    """An audit row, checked but not saved: for callers that write many at once with audit_record_many."""
+    detail = dict(detail or {})
+    if len(detail) > _MAX_DETAIL_ITEMS or any(
+        not isinstance(value, str | int | float | bool | type(None)) for value in detail.values()
+    ):
+        raise ValueError("audit detail must be a small flat dict of scalars")
+    user = actor if isinstance(actor, User) and actor.is_authenticated else None
+    return AuditEvent(
+        actor=user,
+        actor_username=user.get_username() if user is not None else "",
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        project_id=project_id,
+        outcome=outcome,
+        request_id=request_id if request_id is not None else current_request_id(),
+        detail=detail,
+    )
+
+
 def audit_record(
     *,
     actor: AbstractBaseUser | AnonymousUser | None,
@@ -25,23 +56,23 @@ def audit_record(
     request_id: str | None = None,
 ) -> AuditEvent:
     """The one way to write an audit row. Detail holds ids and codes, never names or other PHI."""
-    detail = dict(detail or {})
-    if len(detail) > _MAX_DETAIL_ITEMS or any(
-        not isinstance(value, str | int | float | bool | type(None)) for value in detail.values()
-    ):
-        raise ValueError("audit detail must be a small flat dict of scalars")
-    user = actor if isinstance(actor, User) and actor.is_authenticated else None
-    return AuditEvent.objects.create(
-        actor=user,
-        actor_username=user.get_username() if user is not None else "",
+    event = audit_event(
+        actor=actor,
         action=action,
         object_type=object_type,
-        object_id=str(object_id),
+        object_id=object_id,
         project_id=project_id,
         outcome=outcome,
-        request_id=request_id if request_id is not None else current_request_id(),
         detail=detail,
+        request_id=request_id,
     )
+    event.save(force_insert=True)
+    return event
+
+
+def audit_record_many(events: list[AuditEvent]) -> None:
+    """Insert rows built by audit_event in one statement (bulk ingest writes one row per instance)."""
+    AuditEvent.objects.bulk_create(events)
 
 
 def audit_detail(**values: Any) -> dict[str, Scalar]:

@@ -7,8 +7,9 @@ import hashlib
 import multiprocessing
 import os
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -87,25 +88,55 @@ def parallel_available() -> bool:
     return _processes() > 1 and not multiprocessing.current_process().daemon
 
 
+def _lower_priority() -> None:
+    # The parent indexes what the pool prepares, one database round trip at a time: when both compete for
+    # the same cores at equal priority, every round trip waits for a time slice and indexing, not
+    # parsing, sets the pace. Niced children take only the CPU the parent and PostgreSQL leave.
+    os.nice(5)
+
+
 def _get_pool() -> ProcessPoolExecutor:
     global _pool  # noqa: PLW0603 - one lazily started pool per process
     with _pool_lock:
         if _pool is None:
             # forkserver: children start clean, never inheriting the parent's DB sockets or threads.
-            _pool = ProcessPoolExecutor(max_workers=_processes(), mp_context=multiprocessing.get_context("forkserver"))
+            _pool = ProcessPoolExecutor(
+                max_workers=_processes(),
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_lower_priority,
+            )
         return _pool
 
 
-def prepare_many(
-    items: Iterable[tuple[str, bytes]], *, deid: DeidSettings, max_pixel_bytes: int, uid_context: str, window: int
-) -> Iterator[tuple[str, Outcome]]:
-    """Prepare files in worker processes, yielding results in input order with at most `window` in flight."""
+def prepare_groups(
+    items: Iterable[tuple[str, bytes]],
+    *,
+    deid: DeidSettings,
+    max_pixel_bytes: int,
+    uid_context: str,
+    min_group: int = 8,
+) -> Iterator[list[tuple[str, Outcome]]]:
+    """Prepare files (in worker processes where this process may start them) and yield the results in
+    input order, in groups of at least `min_group` (fewer only at the end) plus whatever else has finished.
+
+    The caller indexes a group in one transaction; each commit waits for a WAL flush, so a few larger
+    groups beat many small ones, while the pool keeps preparing the next group meanwhile.
+    """
+    group: list[tuple[str, Outcome]] = []
+    if not parallel_available():
+        for name, data in items:
+            group.append((name, _prepare_job(data, deid, max_pixel_bytes, uid_context)))
+            if len(group) >= min_group:
+                yield group
+                group = []
+        if group:
+            yield group
+        return
     pool = _get_pool()
-    pending: list[tuple[str, Future[Outcome]]] = []
-    for name, data in items:
-        pending.append((name, pool.submit(_prepare_job, data, deid, max_pixel_bytes, uid_context)))
-        if len(pending) >= window:
-            first, future = pending.pop(0)
-            yield first, future.result()
-    for name, future in pending:
-        yield name, future.result()
+    pending = deque((name, pool.submit(_prepare_job, data, deid, max_pixel_bytes, uid_context)) for name, data in items)
+    while pending:
+        group = []
+        while pending and (len(group) < min_group or pending[0][1].done()):
+            name, future = pending.popleft()
+            group.append((name, future.result()))
+        yield group

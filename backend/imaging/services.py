@@ -1,7 +1,9 @@
-"""Ingest: parse, validate, de-identify, store with SHA-256, index. One file is one transaction.
+"""Ingest: parse, validate, de-identify, store with SHA-256, index.
 
-A refused file leaves nothing behind: the stored file is deleted when its transaction fails, and every
-refusal is an ImagingError or ApplicationError carrying a machine-readable code.
+Batches index a group of prepared files per transaction (one query per table); a single file, and any
+group that cannot commit as a whole, takes one transaction per file. A refused file leaves nothing
+behind: stored files are deleted when their transaction fails, and every refusal is an ImagingError or
+ApplicationError carrying a machine-readable code.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from django.utils import timezone
 
 from backend.accounts.models import User
 from backend.annotation.models import Project
-from backend.audit.services import audit_record
+from backend.audit.services import audit_event, audit_record, audit_record_many
 from backend.common.errors import ApplicationError, Conflict
 from backend.imaging import storage
 from backend.imaging.core.errors import ImagingError
@@ -33,7 +35,7 @@ from backend.imaging.models import (
     Series,
     Study,
 )
-from backend.imaging.prepare import DeidSettings, Prepared, parallel_available, prepare_instance, prepare_many
+from backend.imaging.prepare import DeidSettings, Prepared, prepare_groups, prepare_instance
 
 logger = logging.getLogger(__name__)
 
@@ -139,13 +141,10 @@ def _store_and_index(*, project: Project, user: User | None, prepared: Prepared,
                 .first()
             )
             if existing is not None:
-                if existing.sha256 == digest:
-                    return IngestResult("duplicate", instance_id=existing.pk, series_id=existing.series_id)
-                raise Conflict(
-                    "instance_conflict",
-                    "An instance with this SOP Instance UID exists with different content.",
-                    extra={"sop_instance_uid": summary.sop_instance_uid, "instance_id": existing.pk},
-                )
+                outcome = _known_outcome(existing, prepared)
+                if isinstance(outcome, Conflict):
+                    raise outcome
+                return outcome
             if quarantine is not None:
                 held = QuarantinedFile.objects.filter(
                     project=project, sop_instance_uid=summary.sop_instance_uid, decision="pending"
@@ -212,7 +211,23 @@ def _store_and_index(*, project: Project, user: User | None, prepared: Prepared,
 def _index(
     *, project: Project, user: User | None, prepared: Prepared, path: str, digest: str, size: int, origin: str
 ) -> Instance:
-    s = prepared.summary
+    series = _series_for(project=project, summary=prepared.summary, cache={})
+    instance = _instance_row(project=project, user=user, series=series, prepared=prepared, path=path, origin=origin)
+    instance.save(force_insert=True)
+    Frame.objects.bulk_create(_frame_rows(instance, prepared.summary))
+    return instance
+
+
+SeriesCache = dict[tuple[str, str, str], Series]
+
+
+def _series_for(*, project: Project, summary: InstanceSummary, cache: SeriesCache) -> Series:
+    """The study and series an instance belongs to, created on first sight; `cache` spares a group's repeats."""
+    s = summary
+    key = (s.study_instance_uid, s.series_instance_uid, _split_key(s))
+    series = cache.get(key)
+    if series is not None and (not s.modality or s.modality in series.study.modalities):
+        return series
     study, _ = Study.objects.get_or_create(
         project=project,
         study_instance_uid=s.study_instance_uid,
@@ -228,7 +243,7 @@ def _index(
     series, _ = Series.objects.get_or_create(
         study=study,
         series_instance_uid=s.series_instance_uid,
-        split_key=_split_key(s),
+        split_key=key[2],
         defaults={
             "project": project,
             "modality": s.modality or "",
@@ -244,16 +259,25 @@ def _index(
             "slice_thickness": s.slice_thickness,
         },
     )
+    series.study = study
+    cache[key] = series
+    return series
+
+
+def _instance_row(
+    *, project: Project, user: User | None, series: Series, prepared: Prepared, path: str, origin: str
+) -> Instance:
+    s = prepared.summary
     assert s.rows is not None and s.columns is not None
-    instance = Instance.objects.create(
+    return Instance(
         project=project,
         series=series,
         sop_instance_uid=s.sop_instance_uid,
         sop_class_uid=s.sop_class_uid,
         instance_number=s.instance_number,
         file=path,
-        sha256=digest,
-        size=size,
+        sha256=prepared.digest,
+        size=len(prepared.content),
         transfer_syntax_uid=prepared.transfer_syntax_uid,
         rows=s.rows,
         columns=s.columns,
@@ -272,6 +296,9 @@ def _index(
         source=origin,
         created_by=user,
     )
+
+
+def _frame_rows(instance: Instance, s: InstanceSummary) -> list[Frame]:
     frames = []
     for index in range(instance.number_of_frames):
         position = (
@@ -281,15 +308,113 @@ def _index(
         )
         frames.append(
             Frame(
-                series=series,
+                series=instance.series,
                 instance=instance,
                 frame_index=index,
                 slice_position=_slice_position(s, position),
                 image_position=list(position) if position else None,
             )
         )
-    Frame.objects.bulk_create(frames)
-    return instance
+    return frames
+
+
+def _index_group(
+    *,
+    project: Project,
+    user: User | None,
+    group: list[tuple[str, Prepared]],
+    origin: str,
+    batch: BatchResult,
+    series_cache: SeriesCache,
+) -> None:
+    """Index prepared files in one transaction: one query per table instead of ~8 round trips per file.
+
+    Outcomes are those of `_store_and_index` file by file: a known instance with the same content is a
+    duplicate, with other content a refusal (409), and neither writes anything. Quarantined files, a group
+    naming one instance twice, and a group that loses a race with a concurrent upload (IntegrityError) take
+    the one-transaction-per-file path, which resolves each of those on its own.
+    """
+    uids = [prepared.summary.sop_instance_uid for _, prepared in group]
+    if len(group) == 1 or len(set(uids)) != len(uids) or any(p.quarantine is not None for _, p in group):
+        _index_each(project=project, user=user, group=group, origin=origin, batch=batch)
+        return
+    stored: list[str] = []
+    outcomes: list[tuple[str, IngestResult | Conflict]] = []
+    try:
+        with transaction.atomic():
+            known = {
+                instance.sop_instance_uid: instance
+                for instance in Instance.objects.select_for_update().filter(project=project, sop_instance_uid__in=uids)
+            }
+            created: list[tuple[str, Instance, Prepared]] = []
+            for name, prepared in group:
+                s = prepared.summary
+                prior = known.get(s.sop_instance_uid)
+                if prior is not None:
+                    outcomes.append((name, _known_outcome(prior, prepared)))
+                    continue
+                path = storage.file_save(
+                    storage.instance_path(project.pk, s.study_instance_uid, s.series_instance_uid, s.sop_instance_uid),
+                    prepared.content,
+                )
+                stored.append(path)
+                series = _series_for(project=project, summary=s, cache=series_cache)
+                row = _instance_row(
+                    project=project, user=user, series=series, prepared=prepared, path=path, origin=origin
+                )
+                created.append((name, row, prepared))
+            Instance.objects.bulk_create([row for _, row, _ in created])
+            Frame.objects.bulk_create([f for _, row, prepared in created for f in _frame_rows(row, prepared.summary)])
+            audit_record_many(
+                [
+                    audit_event(
+                        actor=user,
+                        action="instance.create",
+                        object_type="instance",
+                        object_id=row.pk,
+                        project_id=project.pk,
+                        detail={"study_id": row.series.study_id, "series_id": row.series_id},
+                    )
+                    for _, row, _ in created
+                ]
+            )
+            outcomes += [
+                (name, IngestResult("created", instance_id=row.pk, series_id=row.series_id)) for name, row, _ in created
+            ]
+    except IntegrityError:
+        for path in stored:
+            storage.file_delete(path)
+        _index_each(project=project, user=user, group=group, origin=origin, batch=batch)
+        return
+    except BaseException:
+        for path in stored:
+            storage.file_delete(path)
+        raise
+    for name, outcome in outcomes:
+        if isinstance(outcome, Conflict):
+            batch.refuse(name, outcome)
+        else:
+            batch.add(outcome)
+
+
+def _index_each(
+    *, project: Project, user: User | None, group: list[tuple[str, Prepared]], origin: str, batch: BatchResult
+) -> None:
+    for name, prepared in group:
+        try:
+            batch.add(_store_and_index(project=project, user=user, prepared=prepared, origin=origin))
+        except (ImagingError, ApplicationError) as error:
+            batch.refuse(name, error)
+
+
+def _known_outcome(existing: Instance, prepared: Prepared) -> IngestResult | Conflict:
+    if existing.sha256 == prepared.digest:
+        return IngestResult("duplicate", instance_id=existing.pk, series_id=existing.series_id)
+    return Conflict(
+        "instance_conflict",
+        "An instance with this SOP Instance UID exists with different content.",
+        extra={"sop_instance_uid": prepared.summary.sop_instance_uid, "instance_id": existing.pk},
+    )
 
 
 @transaction.atomic
@@ -341,16 +466,19 @@ def ingest_files(
     into: BatchResult | None = None,
     raster_burned_in: Literal["YES", "NO"] | None = None,
 ) -> BatchResult:
-    """Ingest many files; each is its own transaction, refusals are collected, not raised.
+    """Ingest many files; refusals are collected, not raised.
 
-    Small DICOM files are parsed and de-identified in worker processes (bounded chunks, at most 48 MiB in
-    flight) while this process indexes finished ones; order and per-file outcomes are as in a plain loop.
+    Small DICOM files are parsed and de-identified in bounded chunks (at most 48 MiB in flight), in worker
+    processes where this process may start them, while this process indexes finished ones in groups; order
+    and per-file outcomes are as in a plain loop.
     `into` lets a caller see what was created so far if the file source itself fails mid-way.
     """
     batch = into if into is not None else BatchResult()
-    parallel = parallel_available()
     deid = deid_settings(project)
     chunk: list[tuple[str, bytes]] = []
+    # Study and series rows seen by earlier groups of this batch; a stale entry (a row deleted meanwhile)
+    # fails the group's foreign key, and the group then retries file by file with fresh lookups.
+    series_cache: SeriesCache = {}
 
     def progress() -> None:
         if job is not None:
@@ -360,27 +488,27 @@ def ingest_files(
     def flush() -> None:
         if not chunk:
             return
-        outcomes = prepare_many(
-            chunk,
-            deid=deid,
-            max_pixel_bytes=settings.IMAGING_MAX_PIXEL_BYTES,
-            uid_context=uid_context,
-            window=len(chunk),
+        groups = prepare_groups(
+            chunk, deid=deid, max_pixel_bytes=settings.IMAGING_MAX_PIXEL_BYTES, uid_context=uid_context
         )
-        for name, (status, value) in outcomes:
-            try:
+        for group in groups:
+            ready: list[tuple[str, Prepared]] = []
+            for name, (status, value) in group:
                 if status == "error":
-                    raise ImagingError(*value)
-                batch.add(_store_and_index(project=project, user=user, prepared=value, origin=origin))
-            except (ImagingError, ApplicationError) as error:
-                batch.refuse(name, error)
+                    batch.refuse(name, ImagingError(*value))
+                else:
+                    ready.append((name, value))
+            if ready:
+                _index_group(
+                    project=project, user=user, group=ready, origin=origin, batch=batch, series_cache=series_cache
+                )
             progress()
         chunk.clear()
 
     for name, handle in files:
         head = handle.read(132)
         handle.seek(0)
-        if parallel and head[128:132] == b"DICM":
+        if head[128:132] == b"DICM":
             data = handle.read(_POOL_MAX_FILE_BYTES + 1)
             if len(data) <= _POOL_MAX_FILE_BYTES:
                 chunk.append((name, data))

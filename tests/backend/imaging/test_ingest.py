@@ -217,3 +217,55 @@ def test_verify_storage_reports_corruption(cast, client_for) -> None:
         handle.write(b"tampered")
     with pytest.raises(CommandError, match="1 corrupted"):
         call_command("verify_storage")
+
+
+def _ct_variants(count: int) -> list[bytes]:
+    """Distinct instances of one series: CT_small with its own SOP Instance UID and slice position each."""
+    out = []
+    for index in range(count):
+        ds = pydicom.dcmread(CT_SMALL)
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.InstanceNumber = index + 1
+        ds.ImagePositionPatient = [0.0, 0.0, float(index)]
+        buffer = io.BytesIO()
+        ds.save_as(buffer)
+        out.append(buffer.getvalue())
+    return out
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_grouped_indexing_keeps_per_file_outcomes(cast, client_for, monkeypatch, processes: str) -> None:
+    # Groups of files share one transaction; each file must still get its own outcome: created, duplicate
+    # (also when named twice in one upload), or refused with 409 while the rest of its group lands.
+    monkeypatch.setenv("IMAGING_INGEST_PROCESSES", processes)
+    client = client_for(cast.owner)
+    files = _ct_variants(10)
+    first = _upload(client, cast.project.slug, *[(f"{i}.dcm", c) for i, c in enumerate(files[:4])])
+    assert first.status_code == 201, first.json()
+    assert first.json()["created"] == 4
+    changed = pydicom.dcmread(io.BytesIO(files[2]))
+    changed.PixelData = bytes(len(changed.PixelData))
+    buffer = io.BytesIO()
+    changed.save_as(buffer)
+    batch = [(f"{i}.dcm", c) for i, c in enumerate(files)] + [
+        ("again-5.dcm", files[5]),
+        ("changed-2.dcm", buffer.getvalue()),
+    ]
+    second = _upload(client, cast.project.slug, *batch)
+    assert second.status_code == 201, second.json()
+    body = second.json()
+    assert (body["created"], body["duplicates"], body["refused"]) == (6, 5, 1)
+    assert [e["code"] for e in body["errors"]] == ["instance_conflict"]
+    assert body["errors"][0]["file"] == "changed-2.dcm"
+    assert Instance.objects.filter(project=cast.project).count() == 10
+    assert Series.objects.filter(project=cast.project).count() == 1
+    assert Frame.objects.filter(series__project=cast.project).count() == 10
+    assert AuditEvent.objects.filter(project_id=cast.project.pk, action="instance.create").count() == 10
+    series = Series.objects.get(project=cast.project)
+    ordered = list(
+        Frame.objects.filter(series=series).order_by("sort_index").values_list("instance__instance_number", flat=True)
+    )
+    assert ordered == list(range(1, 11))
+    stored = [i.file for i in Instance.objects.filter(project=cast.project)]
+    assert all(default_storage.exists(path) for path in stored)
+    assert len(set(stored)) == 10
