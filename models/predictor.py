@@ -25,10 +25,13 @@ from .preprocess import (
     mask_to_box256,
     postprocess_logits,
     prepare_slice,
+    prepare_uint8,
+    prepare_uint8_batch,
     preprocessing_hash,
     resolve_bounds,
     scale_box,
     scale_points,
+    to_uint8,
 )
 from .registry import DEFAULT_MODEL, get_model_spec, load_model
 
@@ -210,14 +213,28 @@ class Predictor:
             # "auto" means different transforms for CT, MR and 8-bit input; the
             # hash must name the one actually applied, not the request.
             effective = [replace(cfg, intensity=effective_mode(cfg, img, modality)) for img in chunk]
-            prepared = [prepare_slice(img, c, modality) for img, c in zip(chunk, effective, strict=True)]
-            batch = torch.stack([t for t, _ in prepared])
+            batch, geometries = self._prepare(chunk, effective, modality)
             emb = self.encoder(batch).cpu()
             out.extend(
                 Embedding(tensor=emb[i].clone(), geometry=g, model=self.model_name, preprocessing=preprocessing_hash(c))
-                for i, ((_, g), c) in enumerate(zip(prepared, effective, strict=True))
+                for i, (g, c) in enumerate(zip(geometries, effective, strict=True))
             )
         return out
+
+    def _prepare(
+        self, chunk: list[NDArray[Any]], configs: list[PreprocessConfig], modality: str | None
+    ) -> tuple[torch.Tensor, list[SliceGeometry]]:
+        if self.device.type == "cuda" and len({c.image_size for c in configs}) == 1:
+            # Intensity mapping stays per slice in numpy; resizing and normalising a whole batch on the
+            # GPU gives the same values and keeps the CPU from starving the encoder.
+            small = [to_uint8(img, c, modality) for img, c in zip(chunk, configs, strict=True)]
+            fast = prepare_uint8_batch(small, configs[0].image_size, self.device)
+            if fast is not None:
+                return fast
+            prepared = [prepare_uint8(img, c.image_size) for img, c in zip(small, configs, strict=True)]
+        else:
+            prepared = [prepare_slice(img, c, modality) for img, c in zip(chunk, configs, strict=True)]
+        return torch.stack([t for t, _ in prepared]), [g for _, g in prepared]
 
     # --- decoding ----------------------------------------------------------------------
 

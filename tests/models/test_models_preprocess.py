@@ -145,3 +145,37 @@ def test_preprocessing_hash_is_stable_and_sensitive() -> None:
     assert len(variants) == 5
     with pytest.raises(ValueError):
         base.with_window(40, 0)
+
+
+@pytest.mark.parametrize(
+    ("shape", "fast"),
+    [((512, 512), True), ((1024, 512), True), ((1024, 1024), True), ((768, 768), True), ((300, 200), False)],
+)
+def test_batched_tensor_preprocessing_matches_the_per_slice_path_bit_for_bit(shape, fast) -> None:
+    # The GPU route resizes and normalises whole batches with tensor ops; it must give exactly the values of
+    # the OpenCV-exact numpy path, or embeddings (and their cache keys) would depend on the device.
+    from models.preprocess import prepare_uint8, prepare_uint8_batch
+
+    rng = np.random.default_rng(7)
+    images = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(3)]
+    images.append(np.full(shape, 9, np.uint8))  # flat slice: the 1e-8 guard, not a division by zero
+    images.append((rng.random(shape) < 0.5).astype(np.uint8) * 255)  # many exact .5 averages
+    result = prepare_uint8_batch(images, 256, torch.device("cpu"))
+    if not fast:
+        assert result is None
+        return
+    assert result is not None
+    batch, geometries = result
+    for index, image in enumerate(images):
+        expected, geometry = prepare_uint8(image, 256)
+        assert geometries[index] == geometry
+        assert torch.equal(batch[index], expected)
+
+
+def test_batched_tensor_preprocessing_declines_mixed_or_colour_batches() -> None:
+    from models.preprocess import prepare_uint8_batch
+
+    grey = np.zeros((512, 512), np.uint8)
+    assert prepare_uint8_batch([grey, np.zeros((256, 512), np.uint8)], 256, torch.device("cpu")) is None
+    assert prepare_uint8_batch([np.zeros((512, 512, 3), np.uint8)], 256, torch.device("cpu")) is None
+    assert prepare_uint8_batch([grey.astype(np.uint16)], 256, torch.device("cpu")) is None  # type: ignore[list-item]
