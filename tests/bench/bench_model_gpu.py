@@ -82,7 +82,8 @@ def decode_p50(predictor: Predictor) -> float:
 def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
-    routes = ["none", "auto"] if device.type == "cuda" else ["none", "fp32", "auto"]
+    default_routes = "none,auto" if device.type == "cuda" else "none,fp32,auto"
+    routes = os.environ.get("BENCH_ROUTES", default_routes).split(",")
     batches = [1, 16, 64] if device.type == "cuda" else [1, 4]
     repeats = 20 if device.type == "cuda" else 2
     data = shared_data_dir()

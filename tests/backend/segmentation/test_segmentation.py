@@ -234,3 +234,22 @@ def test_a_job_that_errors_is_marked_failed_not_left_running(cast) -> None:
         job_run_guarded(job_id=job.pk, run=breaks)
     job.refresh_from_db()
     assert (job.status, job.error_code) == ("failed", "internal_error")
+
+
+def test_memory_cache_keeps_float16_like_storage_and_counts_real_bytes(settings) -> None:
+    # A fresh embedding is a view into its batch tensor; the in-memory LRU must keep a compact copy (not
+    # pin the batch) with storage's float16 precision, so memory and storage hits decode the same values.
+    settings.EMBED_CACHE_MEMORY_BYTES = 3 * 256 * 64 * 64 * 2
+    lru = embedding_cache._MemoryLRU()
+    batch = torch.randn(4, 256, 64, 64)
+    geometry = SliceGeometry(original_size=(512, 512), resized_size=(256, 256))
+    for index, view in enumerate(batch.unbind(0)):
+        lru.put((1, index, "m", "p"), Embedding(tensor=view, geometry=geometry, model="m", preprocessing="p"))
+    assert lru.get((1, 0, "m", "p")) is None  # four fp16 entries exceed a three-entry budget: LRU evicted
+    assert lru.used == 3 * 256 * 64 * 64 * 2
+    hit = lru.get((1, 3, "m", "p"))
+    assert hit is not None and hit.tensor.dtype == torch.float32
+    assert torch.equal(hit.tensor, batch[3].to(torch.float16).to(torch.float32))
+    assert all(
+        entry.tensor.untyped_storage().data_ptr() != batch.untyped_storage().data_ptr() for entry in lru.items.values()
+    )
