@@ -18,7 +18,8 @@ Routes, all measured against eager fp32 by ``python -m models.bench``:
                own fusion; needs a C compiler and 30-60 s
                of compilation on 2 cores per process, so never chosen automatically).
 * ``fp16`` / ``bf16`` on CUDA - autocast; embeddings are returned as float32.
-* ``auto``   - CUDA: bf16 if supported else fp16; CPU: ``fp32``.
+* ``auto``   - CUDA: ``fp16`` (H100: max Dice drift 0.0042 on the shared data vs
+               0.022 for ``bf16`` at about the same rate); CPU: ``fp32``.
 """
 
 from __future__ import annotations
@@ -56,10 +57,12 @@ def resolve_mode(mode: str, device: torch.device) -> str:
     if mode not in OPTIMIZE_MODES:
         raise ValueError(f"unknown optimize mode {mode!r}; choose one of {', '.join(OPTIMIZE_MODES)}")
     if device.type == "cuda":
-        if mode in ("auto", "bf16", "fp16"):
-            if mode == "fp16" or (mode == "auto" and not torch.cuda.is_bf16_supported()):
-                return "fp16"
-            return "bf16"
+        if mode == "auto":
+            # fp16 over bf16: on an H100 both encode at about the same rate, but fp16's 10-bit mantissa
+            # keeps the CVPR 2024 Dice within 0.0042 of the reference, bf16's 7 bits drift by 0.022.
+            return "fp16"
+        if mode in ("bf16", "fp16"):
+            return mode
         if mode == "int8":
             raise ValueError("int8 dynamic quantisation is a CPU route")
         return mode
@@ -98,7 +101,7 @@ class EncoderRunner:
         elif self.mode == "int8":
             module = _quantize_linear_int8(module)
         elif self.mode == "compile" and device.type == "cuda":
-            self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            self.autocast_dtype = torch.float16  # as "auto" on CUDA, for the same accuracy reason
         self.module = module
         self._fn: Callable[[torch.Tensor], torch.Tensor] = self._eager
         if self.mode == "compile":

@@ -57,6 +57,11 @@ def test_route_names() -> None:
         resolve_mode("turbo", cpu)
     with pytest.raises(ValueError, match="CUDA route"):
         resolve_mode("fp16", cpu)
+    cuda = torch.device("cuda")  # resolution needs only the device type, no GPU
+    assert resolve_mode("auto", cuda) == "fp16"  # bf16 drifts past the Dice tolerance on an H100
+    assert resolve_mode("bf16", cuda) == "bf16"
+    with pytest.raises(ValueError, match="CPU route"):
+        resolve_mode("int8", cuda)
 
 
 def test_reference_route_keeps_the_model_untouched() -> None:
