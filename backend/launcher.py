@@ -345,7 +345,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             bulk = sup.start(
                 "worker-bulk",
                 [*worker_cmd, "-Q", "embed,io", "--concurrency", str(args.concurrency), "-n", "bulk@%h"],
-                env=env,
+                # One machine: the bulk worker yields the cores to prompts (WORKER_NICE in settings).
+                env={"WORKER_NICE": "10", **env},
             )
             web = sup.start(
                 "web",

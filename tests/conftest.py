@@ -86,6 +86,9 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subpro
     env["DATABASE_URL"] = _with_database(os.environ["DATABASE_URL"], str(test_db))
     env.setdefault("SECRET_KEY", settings.SECRET_KEY)
     env.setdefault("DEBUG", "1")
+    # As a bulk worker beside an interactive one would run; test_worker checks both reach the processes.
+    env["WORKER_NICE"] = "1"
+    env["WORKER_TORCH_THREADS"] = "1"
     (ROOT / "var" / "tmp").mkdir(parents=True, exist_ok=True)
     log = open(ROOT / "var" / "tmp" / "test-worker.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
 from typing import Any
 
 from django.db import connection
@@ -17,7 +19,13 @@ def worker_ping() -> dict[str, Any]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         (one,) = cursor.fetchone() or (0,)
-    return {"hostname": socket.gethostname(), "database": one == 1}
+    torch = sys.modules.get("torch")
+    return {
+        "hostname": socket.gethostname(),
+        "database": one == 1,
+        "nice": os.nice(0),
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
+    }
 
 
 @queue_task("io")

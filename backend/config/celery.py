@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.config.settings")
@@ -38,6 +38,25 @@ def _heartbeat_loop(hostname: str, ttl: int) -> None:
         _stop.wait(ttl / 3)
     with contextlib.suppress(redis.RedisError):
         client.delete(key)
+
+
+@worker_init.connect
+def _lower_priority(**_: Any) -> None:
+    # In the main process, before the pool forks: every child inherits the niceness.
+    from django.conf import settings
+
+    if settings.WORKER_NICE:
+        os.nice(settings.WORKER_NICE)
+
+
+@worker_process_init.connect
+def _limit_torch_threads(**_: Any) -> None:
+    from django.conf import settings
+
+    if settings.WORKER_TORCH_THREADS:
+        import torch
+
+        torch.set_num_threads(settings.WORKER_TORCH_THREADS)
 
 
 @worker_ready.connect

@@ -275,6 +275,13 @@ EMBED_CACHE_MEMORY_BYTES = env_int("EMBED_CACHE_MEMORY_BYTES", 512 << 20, minimu
 LOGIN_RATE_LIMIT_ATTEMPTS = env_int("LOGIN_RATE_LIMIT_ATTEMPTS", 5, minimum=1)
 LOGIN_RATE_LIMIT_WINDOW_S = env_int("LOGIN_RATE_LIMIT_WINDOW_S", 900, minimum=1)
 WORKER_HEARTBEAT_TTL_S = env_int("WORKER_HEARTBEAT_TTL_S", 30, minimum=5)
+# A bulk (embed/io) worker sharing cores with an interactive one runs niced, so a prompt preempts an
+# embedding batch instead of queueing for a time slice; 0 leaves the priority alone.
+WORKER_NICE = env_int("WORKER_NICE", 0, minimum=0)
+if WORKER_NICE > 19:
+    raise ImproperlyConfigured(f"WORKER_NICE={WORKER_NICE} must be 0..19.")
+# Torch intra-op threads per worker process (0: torch's default, one per core).
+WORKER_TORCH_THREADS = env_int("WORKER_TORCH_THREADS", 0, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -46,6 +46,7 @@ GOOD = {"DEBUG": "0", "SECRET_KEY": "k" * 64 + "-Zq8!rT4#", "ALLOWED_HOSTS": "an
         ({"STORAGE_BACKEND": "ftp"}, "STORAGE_BACKEND='ftp'"),
         ({"CELERY_INTERACTIVE_SOFT_S": "ten"}, "CELERY_INTERACTIVE_SOFT_S='ten' is not an integer"),
         ({"SECRET_KEY_FILE": "/nonexistent/secret"}, "SECRET_KEY_FILE=/nonexistent/secret cannot be read"),
+        ({"WORKER_NICE": "25"}, "WORKER_NICE=25 must be 0..19"),
     ],
 )
 def test_malformed_setting_fails_at_start(override: dict[str, str], needle: str) -> None:

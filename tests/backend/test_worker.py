@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.db import transaction
 
@@ -15,6 +17,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_task_round_trip_through_real_worker(celery_worker_process, cast) -> None:
     result = worker_ping.delay().get(timeout=60)
     assert result["database"] is True
+    # WORKER_NICE and WORKER_TORCH_THREADS (set by the fixture) reach the pool processes that run tasks.
+    assert result["nice"] == os.nice(0) + 1
+    assert result["torch_threads"] == 1
 
 
 def test_enqueue_waits_for_commit_and_passes_ids(celery_worker_process, cast) -> None:

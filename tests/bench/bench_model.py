@@ -149,7 +149,7 @@ def main() -> None:
             subprocess.Popen(
                 [*worker, "-Q", "embed,io", "-n", f"b{os.getpid()}@%h"],
                 cwd=ROOT,
-                env=env,
+                env={"WORKER_NICE": "10", **env},  # as `make run` starts it
                 start_new_session=True,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -20,6 +20,7 @@ from tests.bench.common import ROOT, SHARED_DATA, bench_database, median, percen
 
 LEVELS = [int(v) for v in os.environ.get("BENCH_REALTIME_LEVELS", "10,25,50").split(",")]
 DURATION_S = float(os.environ.get("BENCH_REALTIME_SECONDS", "20"))
+WORKERS = int(os.environ.get("BENCH_REALTIME_WORKERS", "2"))  # interactive worker processes
 VIEWERS = 10
 SAVES = 20
 
@@ -213,7 +214,8 @@ def main() -> None:
     os.environ["SEGMENTATION_PRECOMPUTE_ON_INGEST"] = "0"
     with bench_database(f"rr_bench_realtime_{os.getpid()}"):
         data = _setup(max(LEVELS))
-        env = {**os.environ}
+        # Several interactive processes share the cores: one torch thread each, not one per core each.
+        env = {**os.environ, **({"WORKER_TORCH_THREADS": "1"} if WORKERS > 1 else {})}
         procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backend.config.asgi:application"],
@@ -234,7 +236,7 @@ def main() -> None:
                     "-Q",
                     "interactive",
                     "-c",
-                    "1",
+                    str(WORKERS),
                     "--loglevel",
                     "WARNING",
                     "-n",
@@ -290,7 +292,8 @@ def main() -> None:
         for n, p50, p95 in rows
     ]
     print_table(
-        f"Prompt -> proposal over WebSocket, one prompt per annotator every 2 s, {DURATION_S:.0f} s per level "
+        f"Prompt -> proposal over WebSocket, one prompt per annotator every 2 s, {DURATION_S:.0f} s per level, "
+        f"{WORKERS} interactive worker process(es) "
         f"(bare in-process decode p50 {bare:.0f} ms)",
         ["annotators", "proposals", "p50 ms", "p95 ms", "worker p50 ms", "errors"],
         table,
