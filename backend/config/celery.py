@@ -47,6 +47,8 @@ def _lower_priority(**_: Any) -> None:
 
     if settings.WORKER_NICE:
         os.nice(settings.WORKER_NICE)
+    if settings.WORKER_SCHED_IDLE:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 @worker_process_init.connect

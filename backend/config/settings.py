@@ -280,6 +280,8 @@ WORKER_HEARTBEAT_TTL_S = env_int("WORKER_HEARTBEAT_TTL_S", 30, minimum=5)
 WORKER_NICE = env_int("WORKER_NICE", 0, minimum=0)
 if WORKER_NICE > 19:
     raise ImproperlyConfigured(f"WORKER_NICE={WORKER_NICE} must be 0..19.")
+# Stronger than any nice value: the worker's processes run only on cores nothing else wants (Linux SCHED_IDLE).
+WORKER_SCHED_IDLE = env_bool("WORKER_SCHED_IDLE", False)
 # Torch intra-op threads per worker process (0: torch's default, one per core).
 WORKER_TORCH_THREADS = env_int("WORKER_TORCH_THREADS", 0, minimum=0)
 

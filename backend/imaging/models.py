@@ -68,6 +68,10 @@ class Instance(models.Model):
     instance_number = models.IntegerField(null=True, blank=True)
     file = models.CharField(max_length=255)
     sha256 = models.CharField(max_length=64)
+    # HMAC-SHA256 (project secret) of the file as uploaded, before de-identification: re-uploading a file
+    # whose UIDs had to be derived per upload is recognised as a duplicate, without keeping anything that
+    # lets someone outside the project confirm which original file it was.
+    source_mac = models.CharField(max_length=64, blank=True, default="")
     size = models.BigIntegerField()
     transfer_syntax_uid = models.CharField(max_length=64)
     rows = models.IntegerField()

@@ -4,6 +4,7 @@ batch can run it in worker processes while the parent indexes finished files in 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import multiprocessing
 import os
 import threading
@@ -29,6 +30,7 @@ class DeidSettings:
 class Prepared:
     content: bytes
     digest: str
+    source_mac: str
     summary: InstanceSummary
     transfer_syntax_uid: str
     quarantine: str | None
@@ -39,6 +41,7 @@ def prepare_instance(
 ) -> Prepared:
     from backend.imaging.core.deid import DeidPolicy, deidentify, quarantine_decision
 
+    source_mac = _source_mac(source, bytes.fromhex(deid.secret_hex))
     parsed = read_dicom(source, max_pixel_bytes=max_pixel_bytes, uid_context=uid_context)
     summary = parsed.summary
     if not summary.has_pixel_data or not summary.rows or not summary.columns:
@@ -57,10 +60,23 @@ def prepare_instance(
     return Prepared(
         content=content,
         digest=hashlib.sha256(content).hexdigest(),
+        source_mac=source_mac,
         summary=summary,
         transfer_syntax_uid=parsed.transfer_syntax_uid,
         quarantine=decision.reason if decision.quarantine else None,
     )
+
+
+def _source_mac(source: BinaryIO | bytes, key: bytes) -> str:
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    if isinstance(source, bytes):
+        mac.update(source)
+    else:  # streamed: a large upload is not held in memory twice
+        source.seek(0)
+        while block := source.read(1 << 20):
+            mac.update(block)
+        source.seek(0)
+    return mac.hexdigest()
 
 
 Outcome = tuple[str, Any]  # ("ok", Prepared) or ("error", (code, message, extra))

@@ -277,6 +277,7 @@ def _instance_row(
         instance_number=s.instance_number,
         file=path,
         sha256=prepared.digest,
+        source_mac=prepared.source_mac,
         size=len(prepared.content),
         transfer_syntax_uid=prepared.transfer_syntax_uid,
         rows=s.rows,
@@ -408,7 +409,8 @@ def _index_each(
 
 
 def _known_outcome(existing: Instance, prepared: Prepared) -> IngestResult | Conflict:
-    if existing.sha256 == prepared.digest:
+    same_source = bool(existing.source_mac) and existing.source_mac == prepared.source_mac
+    if existing.sha256 == prepared.digest or same_source:
         return IngestResult("duplicate", instance_id=existing.pk, series_id=existing.series_id)
     return Conflict(
         "instance_conflict",
@@ -612,6 +614,7 @@ def quarantine_decide(*, project: Project, user: User, quarantine_id: int, decis
         prepared = Prepared(
             content=content,
             digest=held.sha256,
+            source_mac="",  # the upload's bytes are gone; the stored digest identifies it
             summary=parsed.summary,
             transfer_syntax_uid=parsed.transfer_syntax_uid,
             quarantine=None,

@@ -269,3 +269,20 @@ def test_grouped_indexing_keeps_per_file_outcomes(cast, client_for, monkeypatch,
     stored = [i.file for i in Instance.objects.filter(project=cast.project)]
     assert all(default_storage.exists(path) for path in stored)
     assert len(set(stored)) == 10
+
+
+def test_reupload_of_a_file_with_derived_uids_is_a_duplicate(cast, client_for) -> None:
+    # TotalSegmentator files have empty Study/Series UIDs; they are derived per upload, so the stored
+    # (de-identified) bytes differ between uploads. The same source file must still be a no-op, while
+    # other content under the same SOP Instance UID stays a conflict.
+    client = client_for(cast.owner)
+    path = sorted(TOTALSEG.glob("*.dcm"))[0]
+    first = _upload(client, cast.project.slug, (path.name, path.read_bytes()))
+    assert first.status_code == 201 and first.json()["created"] == 1
+    before = _counts()
+    again = _upload(client, cast.project.slug, (path.name, path.read_bytes()))
+    assert again.status_code == 201, again.json()
+    assert (again.json()["created"], again.json()["duplicates"]) == (0, 1)
+    assert _counts() == before
+    instance = Instance.objects.get(project=cast.project)
+    assert len(instance.source_mac) == 64 and instance.source_mac != instance.sha256
