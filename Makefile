@@ -96,7 +96,7 @@ $(CHROMIUM):
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 test-e2e: setup frontend $(E2E_DEPS) $(CHROMIUM)
-	node --test --test-concurrency=1 tests/e2e/walk.test.mjs
+	node --test --test-concurrency=1 tests/e2e/walk.test.mjs tests/e2e/curation.test.mjs
 
 # Deployment (deploy/): ReadingRoom over network namespaces, one host per process (root; CI runs as root).
 .PHONY: test-cluster bench-scale

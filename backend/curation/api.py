@@ -62,6 +62,27 @@ def _int_param(request: Request, name: str, default: int) -> int:
         raise ApplicationError(f"invalid_{name}", f"{name} must be an integer.") from exc
 
 
+# --- access -------------------------------------------------------------------------------------
+
+
+class AccessOut(serializers.Serializer[Any]):
+    role = serializers.CharField()
+    curator = serializers.BooleanField()
+    roles = serializers.ListField(child=serializers.CharField(), help_text="The roles that may curate.")
+
+
+class AccessApi(APIView):
+    @extend_schema(
+        responses={200: AccessOut},
+        summary="May I curate this project? 200 for owners and reviewers, 403 role_required for other members",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = _curator(request, slug)
+        return Response(
+            {"role": project_role(project=project, user=request.user) or "", "curator": True, "roles": list(CURATORS)}
+        )
+
+
 # --- find ---------------------------------------------------------------------------------------
 
 

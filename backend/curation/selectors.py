@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -28,7 +29,7 @@ from backend.curation.models import (
     SnapshotItem,
     Tag,
 )
-from backend.imaging.models import Series, Study
+from backend.imaging.models import Frame, Series, Study
 
 FULL_ROLES = (ProjectRole.OWNER.value, ProjectRole.REVIEWER.value)
 MAX_PAGE = 500
@@ -172,6 +173,28 @@ def _flags_by(field: str, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     return out
 
 
+def thumbnails_for_series(series_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{series id: {"instance_id", "frame_index"}} of each series' middle frame in slice order, for the PNG
+    thumbnail endpoint (`/api/projects/<slug>/instances/<instance_id>/frames/<frame_index>/png?size=`)."""
+    if not series_ids:
+        return {}
+    table = Frame._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT series_id, instance_id, frame_index FROM ("  # noqa: S608 - the table name is the model's
+            "  SELECT series_id, instance_id, frame_index,"
+            "    row_number() OVER (PARTITION BY series_id ORDER BY sort_index, id) AS position,"
+            "    count(*) OVER (PARTITION BY series_id) AS frames"
+            f"  FROM {table} WHERE series_id = ANY(%s)"
+            ") ranked WHERE position = (frames + 1) / 2",
+            [sorted(set(series_ids))],
+        )
+        return {
+            int(series_id): {"instance_id": int(instance_id), "frame_index": int(frame_index)}
+            for series_id, instance_id, frame_index in cursor.fetchall()
+        }
+
+
 def case_rows(*, case_ids: list[int]) -> list[dict[str, Any]]:
     if not case_ids:
         return []
@@ -203,6 +226,7 @@ def case_rows(*, case_ids: list[int]) -> list[dict[str, Any]]:
     case_tags, study_tags = _tags_by("case_id", case_ids), _tags_by("study_id", [r["study_id"] for r in rows.values()])
     case_flags = _flags_by("case_id", case_ids)
     study_flags = _flags_by("study_id", [r["study_id"] for r in rows.values()])
+    thumbnails = thumbnails_for_series([int(r["series_id"]) for r in rows.values()])
     out = []
     for case_id in case_ids:
         row = dict(rows[case_id])
@@ -225,6 +249,7 @@ def case_rows(*, case_ids: list[int]) -> list[dict[str, Any]]:
                 "readers": summary.readers if summary else 0,
                 "tags": sorted(set(case_tags.get(case_id, []) + study_tags.get(study_id, []))),
                 "flags": case_flags.get(case_id, []) + study_flags.get(study_id, []),
+                "thumbnail": thumbnails.get(int(row["series_id"])),
             }
         )
     return out
@@ -248,7 +273,8 @@ def series_rows(*, series_ids: list[int]) -> list[dict[str, Any]]:
         )
     }
     cases = dict(Case.objects.filter(series_id__in=series_ids).values_list("series_id", "id"))
-    return [_with_project(dict(rows[s]), case_id=cases.get(s)) for s in series_ids]
+    thumbnails = thumbnails_for_series(series_ids)
+    return [_with_project(dict(rows[s]), case_id=cases.get(s), thumbnail=thumbnails.get(s)) for s in series_ids]
 
 
 def _with_project(row: dict[str, Any], **extra: Any) -> dict[str, Any]:

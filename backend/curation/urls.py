@@ -5,6 +5,7 @@ from django.urls import path
 from backend.curation import api
 
 urlpatterns = [
+    path("access/", api.AccessApi.as_view()),
     path("find/", api.FindApi.as_view()),
     path("filters/", api.SavedFilterListApi.as_view()),
     path("filters/<int:filter_id>/", api.SavedFilterDetailApi.as_view()),

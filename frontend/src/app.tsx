@@ -11,6 +11,7 @@
  *   /projects/:slug/review             review queue (reviewers, owners), project export
  *   /projects/:slug/review/:caseId     one case: reads compared, agreement, consensus, sign-off, export
  *   /projects/:slug/settings           labels (colour, SNOMED CT) and reading policy (owners)
+ *   /projects/:slug/curation           dataset curation: find, bulk actions, duplicates, snapshots, statistics
  */
 
 import { ErrorBoundary, LocationProvider, Route, Router, lazy, useLocation } from "preact-iso";
@@ -32,6 +33,7 @@ import { useStore } from "./state/store";
 // The viewer is the heaviest page: load its code only when a series is opened.
 const ViewerPage = lazy(() => import("./pages/ViewerPage").then((m) => m.ViewerPage));
 const CaseReviewPage = lazy(() => import("./pages/CaseReviewPage").then((m) => m.CaseReviewPage));
+const CurationPage = lazy(() => import("./pages/CurationPage").then((m) => m.CurationPage));
 
 function TopBar() {
   const { user } = useStore(session);
@@ -98,6 +100,7 @@ function Guarded() {
             <Route path="/projects/:slug/review" component={ReviewQueuePage} />
             <Route path="/projects/:slug/review/:caseId" component={CaseReviewPage} />
             <Route path="/projects/:slug/settings" component={SettingsPage} />
+            <Route path="/projects/:slug/curation" component={CurationPage} />
             <Route default component={NotFoundPage} />
           </Router>
         </ErrorBoundary>

@@ -79,7 +79,8 @@ async function waitHealthy(base, proc, timeoutMs) {
   throw new Error(`${base}/healthz did not answer 200 within ${timeoutMs / 1000} s (${last})`);
 }
 
-export async function startPlatform() {
+/** `logFile`: where the platform's output goes, relative to ARTIFACTS (each test file keeps its own). */
+export async function startPlatform({ logFile = "server.log" } = {}) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const varDir = fs.mkdtempSync(path.join(os.tmpdir(), "readingroom-e2e-"));
   const port = await freePort();
@@ -100,7 +101,8 @@ export async function startPlatform() {
   };
   if (process.env.DATABASE_URL) env.DATABASE_URL = e2eDatabaseUrl(process.env.DATABASE_URL);
   if (process.env.REDIS_URL) env.REDIS_URL = e2eRedisUrl(process.env.REDIS_URL);
-  const logPath = path.join(ARTIFACTS, "server.log");
+  const logPath = path.join(ARTIFACTS, logFile);
+  fs.mkdirSync(path.dirname(logPath), { recursive: true });
   const out = fs.openSync(logPath, "w");
   const started = Date.now();
   const proc = spawn(PYTHON, ["-m", "backend.launcher", "run", "--host", "127.0.0.1", "--port", String(port)], {
@@ -135,4 +137,63 @@ async function stop(proc) {
   const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * A signed-in API client for seeding through the platform's own API, as the browser app does it: the
+ * session cookie, and the CSRF token (cookie + X-CSRFToken header) on unsafe methods. Failed requests throw
+ * with the server's error body, so a broken seed step says what went wrong.
+ */
+export async function apiSession(base, username, password) {
+  const cookies = new Map();
+  const keep = (response) => {
+    for (const line of response.headers.getSetCookie()) {
+      const [pair] = line.split(";");
+      const eq = pair.indexOf("=");
+      if (eq > 0) cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+    }
+  };
+  async function call(method, url, body, { idempotencyKey } = {}) {
+    const headers = { Accept: "application/json", Cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join("; ") };
+    if (!["GET", "HEAD"].includes(method)) headers["X-CSRFToken"] = cookies.get("csrftoken") ?? "";
+    if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
+    let payload;
+    if (body instanceof FormData) payload = body;
+    else if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    const response = await fetch(`${base}${url}`, { method, headers, body: payload });
+    keep(response);
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${url} as ${username}: HTTP ${response.status} ${text.slice(0, 500)}`);
+    return text ? JSON.parse(text) : undefined;
+  }
+  await call("GET", "/api/auth/csrf/");
+  await call("POST", "/api/auth/login/", { username, password });
+  return {
+    username,
+    get: (url) => call("GET", url),
+    post: (url, body, options) => call("POST", url, body, options),
+    put: (url, body) => call("PUT", url, body),
+    /** Multipart upload of in-memory files ([{name, bytes, type}]) with extra form fields. */
+    upload: (url, files, fields = {}) => {
+      const form = new FormData();
+      for (const f of files) form.append("files", new Blob([f.bytes], { type: f.type ?? "application/octet-stream" }), f.name);
+      for (const [k, v] of Object.entries(fields)) form.append(k, v);
+      return call("POST", url, form);
+    },
+  };
+}
+
+/** Poll `check` (async, truthy when done) every `everyMs` until it is done or `timeoutMs` passes. */
+export async function waitFor(what, check, { timeoutMs = 60_000, everyMs = 500 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
 }

@@ -82,7 +82,10 @@ const windowText = () => page.getByTestId("window-readout").innerText();
 const undoTitle = () => page.getByRole("button", { name: "Undo" }).getAttribute("title");
 
 before(async () => {
-  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+  // Other test files keep their artifacts in subfolders of their own (curation/).
+  for (const entry of fs.existsSync(ARTIFACTS) ? fs.readdirSync(ARTIFACTS, { withFileTypes: true }) : []) {
+    if (!entry.isDirectory()) fs.rmSync(path.join(ARTIFACTS, entry.name), { force: true });
+  }
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   platform = process.env.E2E_BASE_URL ? { base: process.env.E2E_BASE_URL, close: async () => {} } : await startPlatform();
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });

@@ -11,11 +11,19 @@ import type {
   AnnotationFrame,
   ApiErrorBody,
   ApiLabel,
+  BulkRequest,
+  BulkResult,
   Case,
   CaseReview,
+  CurationAccess,
+  CurationStats,
+  DuplicatesReport,
   ExportFormat,
   ExportJob,
   FilePreset,
+  FilterDocument,
+  FindPage,
+  FindRequest,
   FramePixels,
   IngestJob,
   Instance,
@@ -31,12 +39,22 @@ import type {
   PromptRequest,
   Proposal,
   ReadingPolicy,
+  SavedFilter,
   SegmentationCodes,
   SegmentationJob,
   Series,
   SeriesDetail,
   SignOff,
+  Snapshot,
+  SnapshotDiff,
+  SnapshotExport,
+  SnapshotExportFormat,
+  SnapshotItem,
+  SnapshotPreview,
+  SnapshotSelection,
+  SplitName,
   Study,
+  TagCount,
   Task,
   User,
 } from "./types";
@@ -214,6 +232,7 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
 }
 
 const p = (slug: string) => `/api/projects/${encodeURIComponent(slug)}`;
+const c = (slug: string) => `${p(slug)}/curation`;
 
 function parseJsonHeader<T>(value: string | null, fallback: T): T {
   if (!value) return fallback;
@@ -426,6 +445,45 @@ export const api = {
       request<ExportJob>("POST", `${p(slug)}/exports/`, { body: { formats }, idempotencyKey }),
     job: (slug: string, jobId: number) => request<ExportJob>("GET", `${p(slug)}/exports/${jobId}/`),
     file: (slug: string, jobId: number) => download(`${p(slug)}/exports/${jobId}/download/`, undefined, `export-${jobId}.zip`),
+  },
+  curation: {
+    /** 200 for curators (owners, reviewers); 403 role_required for other members; 404 for outsiders. */
+    access: (slug: string) => request<CurationAccess>("GET", `${c(slug)}/access/`),
+    find: (slug: string, body: FindRequest, signal?: AbortSignal) =>
+      request<FindPage>("POST", `${c(slug)}/find/`, { body, signal }),
+    /** Across every project the user belongs to (or the `projects` named in the filter). */
+    findAll: (body: FindRequest, signal?: AbortSignal) => request<FindPage>("POST", "/api/curation/find/", { body, signal }),
+    filters: (slug: string) => request<SavedFilter[]>("GET", `${c(slug)}/filters/`),
+    saveFilter: (slug: string, body: { name: string; description?: string; document: FilterDocument }) =>
+      request<SavedFilter>("POST", `${c(slug)}/filters/`, { body }),
+    updateFilter: (slug: string, id: number, body: { name?: string; description?: string; document?: FilterDocument }) =>
+      request<SavedFilter>("PUT", `${c(slug)}/filters/${id}/`, { body }),
+    deleteFilter: (slug: string, id: number) => request<void>("DELETE", `${c(slug)}/filters/${id}/`),
+    bulk: (slug: string, body: BulkRequest) => request<BulkResult>("POST", `${c(slug)}/bulk/`, { body }),
+    tags: (slug: string) => request<TagCount[]>("GET", `${c(slug)}/tags/`),
+    stats: (slug: string, query: { snapshot?: number; bins?: number; days?: number } = {}, signal?: AbortSignal) =>
+      request<CurationStats>("GET", `${c(slug)}/stats/`, { query, signal }),
+    refreshStats: (slug: string) => request<{ stale: number }>("POST", `${c(slug)}/stats/refresh/`),
+    duplicates: (slug: string, maxDistance: number) =>
+      request<DuplicatesReport>("GET", `${c(slug)}/duplicates/`, { query: { max_distance: maxDistance } }),
+    scanDuplicates: (slug: string) => request<{ missing: number }>("POST", `${c(slug)}/duplicates/scan/`),
+    snapshots: (slug: string) => request<Snapshot[]>("GET", `${c(slug)}/snapshots/`),
+    snapshot: (slug: string, id: number) => request<Snapshot>("GET", `${c(slug)}/snapshots/${id}/`),
+    preview: (slug: string, body: SnapshotSelection & { max_distance?: number }) =>
+      request<SnapshotPreview>("POST", `${c(slug)}/snapshots/preview/`, { body }),
+    createSnapshot: (slug: string, body: SnapshotSelection & { name: string; description?: string }, idempotencyKey: string) =>
+      request<Snapshot>("POST", `${c(slug)}/snapshots/`, { body, idempotencyKey }),
+    snapshotItems: (slug: string, id: number, query: { split?: SplitName; cursor?: string; limit?: number } = {}) =>
+      request<{ items: SnapshotItem[]; next_cursor: string | null }>("GET", `${c(slug)}/snapshots/${id}/items/`, { query }),
+    diff: (slug: string, id: number, otherId: number) =>
+      request<SnapshotDiff>("GET", `${c(slug)}/snapshots/${id}/diff/${otherId}/`),
+    exports: (slug: string, id: number) => request<SnapshotExport[]>("GET", `${c(slug)}/snapshots/${id}/exports/`),
+    startExport: (slug: string, id: number, formats: SnapshotExportFormat[], idempotencyKey: string) =>
+      request<SnapshotExport>("POST", `${c(slug)}/snapshots/${id}/exports/`, { body: { formats }, idempotencyKey }),
+    exportJob: (slug: string, id: number, exportId: number, signal?: AbortSignal) =>
+      request<SnapshotExport>("GET", `${c(slug)}/snapshots/${id}/exports/${exportId}/`, { signal }),
+    /** A plain link: the browser sends the session cookie and saves the zip itself. */
+    exportUrl: (slug: string, id: number, exportId: number) => `${c(slug)}/snapshots/${id}/exports/${exportId}/download/`,
   },
 };
 

@@ -358,3 +358,289 @@ export interface ExportJob {
   created_at: string;
   finished_at: string | null;
 }
+
+// ---- curation: find, saved filters, bulk actions, duplicates, snapshots, exports, statistics ------
+
+export type CurationTarget = "case" | "series" | "study";
+export type CaseState = "unread" | "reading" | "in_review" | "signed";
+export type FlagKind = "motion_artefact" | "wrong_series" | "visible_phi" | "bad_annotation" | "excluded";
+
+export interface NumberRange {
+  min?: number;
+  max?: number;
+}
+
+export interface LabelConditionDoc {
+  label: number | string;
+  present?: boolean;
+  volume_ml?: NumberRange;
+  slices?: NumberRange;
+  dice?: NumberRange;
+}
+
+/** The backend's filter document (backend/curation/filters.py): lists are OR, fields are AND. */
+export interface FilterDocument {
+  target?: CurationTarget;
+  projects?: string[];
+  case_ids?: number[];
+  series_ids?: number[];
+  study_ids?: number[];
+  modality?: string[];
+  body_part?: string[];
+  manufacturer?: string[];
+  slice_thickness?: NumberRange;
+  study_date?: { from?: string; to?: string };
+  patient_keys?: string[];
+  has_case?: boolean;
+  status?: CaseState[];
+  labels?: LabelConditionDoc[];
+  agreement?: { mean_dice?: NumberRange; min_dice?: NumberRange; min_readers?: number };
+  readers?: Array<number | string>;
+  tags?: string[];
+  exclude_tags?: string[];
+  flagged?: boolean;
+  flags?: FlagKind[];
+}
+
+export interface Thumbnail {
+  instance_id: number;
+  frame_index: number;
+}
+
+export interface CurationFlag {
+  id: number;
+  kind: FlagKind;
+  reason: string;
+}
+
+export interface CaseRow {
+  id: number;
+  project_id: number;
+  project: string;
+  status: CaseStatus;
+  series_id: number;
+  study_id: number;
+  priority: number;
+  patient_key: string;
+  study_date: string | null;
+  modality: string;
+  body_part: string;
+  manufacturer: string;
+  slice_thickness: number | null;
+  frame_count: number;
+  labels: Array<{ value: number; volume_ml: number; slices: number; dice: number | null }>;
+  reference: { source: string; annotation_id: number | null; version: number | null } | null;
+  mean_dice: number | null;
+  min_dice: number | null;
+  readers: number;
+  tags: string[];
+  flags: CurationFlag[];
+  thumbnail: Thumbnail | null;
+}
+
+export interface SeriesRow {
+  id: number;
+  study_id: number;
+  project: string;
+  modality: string;
+  body_part: string;
+  manufacturer: string;
+  slice_thickness: number | null;
+  frame_count: number;
+  series_description: string;
+  case_id: number | null;
+  thumbnail: Thumbnail | null;
+}
+
+export interface StudyRow {
+  id: number;
+  project: string;
+  study_instance_uid: string;
+  patient_key: string;
+  study_date: string | null;
+  modalities: string[];
+  series_count: number;
+  tags: string[];
+  flags: CurationFlag[];
+}
+
+export type FindRow = CaseRow | SeriesRow | StudyRow;
+
+export interface FindPage<T = FindRow> {
+  target: CurationTarget;
+  items: T[];
+  next_cursor: string | null;
+  count?: number;
+}
+
+export interface FindRequest {
+  filter?: FilterDocument;
+  saved_filter_id?: number;
+  cursor?: string;
+  limit?: number;
+  count?: boolean;
+}
+
+export interface CurationAccess {
+  role: ProjectRole;
+  curator: boolean;
+  roles: ProjectRole[];
+}
+
+export interface SavedFilter {
+  id: number;
+  name: string;
+  description: string;
+  document: FilterDocument;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type BulkAction = "tag" | "untag" | "flag" | "unflag" | "exclude" | "include" | "note" | "assign" | "add_cases";
+
+export interface BulkRequest {
+  action: BulkAction;
+  target: CurationTarget;
+  ids: number[];
+  params?: Record<string, unknown>;
+}
+
+export interface BulkResult {
+  action: BulkAction;
+  target: CurationTarget;
+  done: number[];
+  skipped: Array<{ id: number; code: string }>;
+}
+
+export interface TagCount {
+  name: string;
+  count: number;
+}
+
+export interface DuplicatePair {
+  series_a: number;
+  series_b: number;
+  case_a: number | null;
+  case_b: number | null;
+  project_a: string;
+  project_b: string;
+  same_patient: boolean;
+  kind: "exact" | "near";
+  exact_instances: number;
+  near_instances: number;
+  min_distance: number;
+  splits?: Array<string | null>;
+  cross_split?: boolean;
+}
+
+export interface DuplicatesReport {
+  max_distance: number;
+  pairs: DuplicatePair[];
+  /** Instances of the selected series without a fingerprint yet (a scan computes them). */
+  missing: number;
+}
+
+export type SplitName = "train" | "val" | "test";
+export type SplitRatios = Record<SplitName, number>;
+
+export interface SplitCounts {
+  cases: Record<SplitName, number>;
+  patients: Record<SplitName, number>;
+  /** Per label value (as a string): cases carrying it in each split. */
+  labels: Record<string, Record<SplitName, number>>;
+}
+
+export interface SnapshotSelection {
+  filter?: FilterDocument | null;
+  saved_filter_id?: number;
+  case_ids?: number[];
+  exclude_case_ids?: number[];
+  include_flagged?: boolean | number[];
+  split: Partial<SplitRatios>;
+  seed: number;
+}
+
+export interface SnapshotPreview {
+  content_hash: string;
+  existing_snapshot_id: number | null;
+  cases: number;
+  ratios: SplitRatios;
+  seed: number;
+  signed_only: boolean;
+  split_counts: SplitCounts;
+  flagged_excluded: Array<{ case_id: number; flags: string[] }>;
+  flagged_excluded_count: number;
+  problem: { code: string; message: string; extra: Record<string, unknown> } | null;
+  duplicates: DuplicatesReport;
+  label_schema: Array<{ value: number; name: string; color: string }>;
+}
+
+export interface Snapshot {
+  id: number;
+  name: string;
+  version: number;
+  content_hash: string;
+  description: string;
+  seed: number;
+  ratios: SplitRatios;
+  selection: Record<string, unknown>;
+  label_schema: Array<{ value: number; name: string; color: string }>;
+  reader_stats: Array<{ reader: string; reads: number; pairs: number; mean_dice: number | null }>;
+  split_counts: SplitCounts;
+  case_count: number;
+  created_by: string;
+  created_at: string;
+}
+
+export interface SnapshotItem {
+  case_id: number;
+  annotation_id: number;
+  version_id: number;
+  split: SplitName;
+  patient_key: string;
+  labels: number[];
+  source: Record<string, unknown>;
+  licence: string;
+}
+
+export interface SnapshotDiff {
+  from: { id: number; name: string; version: number; content_hash: string };
+  to: { id: number; name: string; version: number; content_hash: string };
+  identical: boolean;
+  added: number[];
+  removed: number[];
+  changed: Array<{ case_id: number; from: { annotation_id: number; version_id: number }; to: { annotation_id: number; version_id: number } }>;
+  moved: Array<{ case_id: number; from: SplitName; to: SplitName }>;
+  unchanged: number;
+  label_schema_changed: boolean;
+}
+
+export type SnapshotExportFormat = "nnunet" | "monai" | "seg" | "coco";
+
+export interface SnapshotExport {
+  id: number;
+  snapshot_id: number;
+  formats: SnapshotExportFormat[];
+  state: "queued" | "running" | "done" | "failed";
+  done: number;
+  total: number;
+  size: number | null;
+  manifest_sha256: string;
+  error_code: string;
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface Histogram {
+  edges: number[];
+  counts: number[];
+}
+
+export interface CurationStats {
+  cases: number;
+  status: Record<string, number>;
+  labels: Array<{ value: number; name: string; cases: number; total_volume_ml: number; volume_histogram: Histogram }>;
+  agreement: { cases: number; mean_dice_histogram: Histogram; mean: number | null };
+  throughput: { from: string; to: string; readers: Array<{ reader: string; per_day: Record<string, number>; total: number }> };
+}

@@ -1,4 +1,4 @@
-/** The project's header: breadcrumbs and tabs (Studies, My queue, Review, Settings by role). */
+/** The project's header: breadcrumbs and tabs (Studies, My queue, Review, Curation, Settings by role). */
 
 import type { ComponentChildren } from "preact";
 import { useLocation } from "preact-iso";
@@ -62,6 +62,8 @@ export function ProjectHeader(props: {
     { href: base, label: "Studies", show: true },
     { href: `${base}/queue`, label: "My queue", show: canRead(role) },
     { href: `${base}/review`, label: "Review", show: canReview(role) },
+    // Curators are owners and reviewers; the page itself asks the backend and shows its refusal.
+    { href: `${base}/curation`, label: "Curation", show: canReview(role) },
     { href: `${base}/settings`, label: "Settings", show: isOwner(role) },
   ];
   const active = (href: string) => (href === base ? path === base || path === `${base}/` : path.startsWith(href));

@@ -392,3 +392,36 @@ def test_settings_licences_and_stats_refresh(cast, client_for, world, django_cap
     assert stats_refresh(project_id=cast.project.pk) == 1
     assert AuditEvent.objects.filter(action="curation.stats_refresh").count() == 2
     assert client_for(cast.annotator).post(f"{base}/stats/refresh/").status_code == 403
+
+
+def test_access_and_thumbnails_for_the_browser_app(cast, client_for, world) -> None:
+    """The curation page asks the backend whether the user may curate, and draws each row's middle slice."""
+    slug, w = cast.project.slug, world
+    access = f"/api/projects/{slug}/curation/access/"
+    for user, role in ((cast.owner, "owner"), (cast.reviewer, "reviewer")):
+        answer = client_for(user).get(access)
+        assert answer.status_code == 200 and answer.json() == {
+            "role": role,
+            "curator": True,
+            "roles": ["owner", "reviewer"],
+        }
+    refused = client_for(cast.annotator).get(access)
+    assert refused.status_code == 403 and refused.json()["code"] == "role_required"
+    assert "owner, reviewer" in refused.json()["message"]
+    hidden = client_for(cast.outsider).get(access)
+    assert hidden.status_code == 404 and hidden.json()["code"] == "project_not_found"
+
+    owner = client_for(cast.owner)
+    three, frames = make_series(cast.project, uid="three", patient="P7", frames=3)
+    from backend.annotation.services import case_create
+
+    case = case_create(project=cast.project, series=three, actor=cast.owner)
+    rows = {item["id"]: item for item in _find(owner, slug, {}).json()["items"]}
+    # The middle frame in slice order (3 frames: the second; 2 frames: the first).
+    assert rows[case.pk]["thumbnail"] == {"instance_id": frames[1].instance_id, "frame_index": 0}
+    first_a = world["built"][0].frames[0]
+    assert rows[w["a"]]["thumbnail"] == {"instance_id": first_a.instance_id, "frame_index": first_a.frame_index}
+    series = _find(owner, slug, {"target": "series", "series_ids": [three.pk]}).json()["items"]
+    assert series[0]["thumbnail"]["instance_id"] == frames[1].instance_id and series[0]["case_id"] == case.pk
+    empty, _ = make_series(cast.project, uid="empty", patient="P8", frames=0)
+    assert _find(owner, slug, {"target": "series", "series_ids": [empty.pk]}).json()["items"][0]["thumbnail"] is None
