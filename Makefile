@@ -32,7 +32,9 @@ typecheck: setup
 # Tests run with production-like settings (DEBUG off); the key is throwaway.
 TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production-0123456789abcdef ALLOWED_HOSTS=localhost,testserver,127.0.0.1 SECURE_SSL_REDIRECT=0 SEGMENTATION_PRECOMPUTE_ON_INGEST=0 STORAGE_LOCAL_ROOT=$(CURDIR)/var/tmp/test-media
 
-pytest: setup
+NGINX := /usr/sbin/nginx
+
+pytest: setup $(NGINX)
 	rm -rf var/tmp/test-media
 	$(TEST_ENV) $(LAUNCH) exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -90,6 +92,10 @@ test-frontend: $(FRONTEND_DEPS)
 $(E2E_DEPS): tests/e2e/package.json tests/e2e/package-lock.json
 	cd tests/e2e && npm ci --no-audit --no-fund
 	touch $@
+
+# tests/deploy checks the nginx config of deploy/ with `nginx -t` (Debian's nginx-light; not started).
+$(NGINX):
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light
 
 # The walk drives Debian's chromium through playwright-core (no browser download).
 $(CHROMIUM):
