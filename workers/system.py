@@ -17,12 +17,13 @@ from backend.common.tasks import queue_task
 @queue_task("io")
 def worker_ping() -> dict[str, Any]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        (one,) = cursor.fetchone() or (0,)
+        cursor.execute("SELECT 1, pg_backend_pid()")
+        one, backend_pid = cursor.fetchone() or (0, 0)
     torch = sys.modules.get("torch")
     return {
         "hostname": socket.gethostname(),
         "database": one == 1,
+        "database_pid": backend_pid,
         "nice": os.nice(0),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
     }

@@ -284,6 +284,9 @@ if WORKER_NICE > 19:
 WORKER_SCHED_IDLE = env_bool("WORKER_SCHED_IDLE", False)
 # Torch intra-op threads per worker process (0: torch's default, one per core).
 WORKER_TORCH_THREADS = env_int("WORKER_TORCH_THREADS", 0, minimum=0)
+# Seconds a worker keeps its database connection between tasks (health-checked before each task); the
+# ASGI web process keeps Django's one connection per request.
+WORKER_DB_CONN_MAX_AGE = env_int("WORKER_DB_CONN_MAX_AGE", 300, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from backend.audit.models import AuditEvent
 from backend.audit.services import audit_record
@@ -20,6 +20,18 @@ def test_task_round_trip_through_real_worker(celery_worker_process, cast) -> Non
     # WORKER_NICE and WORKER_TORCH_THREADS (set by the fixture) reach the pool processes that run tasks.
     assert result["nice"] == os.nice(0) + 1
     assert result["torch_threads"] == 1
+
+
+def test_worker_keeps_its_database_connection_and_replaces_a_dropped_one(celery_worker_process, cast) -> None:
+    first = worker_ping.delay().get(timeout=60)["database_pid"]
+    # One PostgreSQL connection across tasks: no server process fork per prompt.
+    assert worker_ping.delay().get(timeout=60)["database_pid"] == first
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [first])
+        assert cursor.fetchone() == (True,)
+    # The health check before the next task notices the dropped connection and opens a new one.
+    replaced = worker_ping.delay().get(timeout=60)
+    assert replaced["database"] is True and replaced["database_pid"] != first
 
 
 def test_enqueue_waits_for_commit_and_passes_ids(celery_worker_process, cast) -> None:
