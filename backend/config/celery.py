@@ -75,7 +75,9 @@ def _reuse_database_connections(**_: Any) -> None:
 
 
 @task_prerun.connect
-def _check_database_connections(**_: Any) -> None:
+def _check_database_connections(task: Any = None, **_: Any) -> None:
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # an eager task runs inside its caller's transaction and connection
     from django.db import close_old_connections
 
     close_old_connections()

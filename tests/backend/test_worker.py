@@ -65,3 +65,11 @@ def test_tasks_carry_queue_limits_and_late_acks() -> None:
     assert app.conf.worker_prefetch_multiplier == 1
     assert app.conf.accept_content == ["json"]
     assert {q.name for q in app.conf.task_queues} == {"interactive", "embed", "io"}
+
+
+def test_an_eager_task_keeps_its_callers_transaction(cast) -> None:
+    # The workers' per-task connection check must not close the connection an eager caller is using.
+    with transaction.atomic():
+        event = audit_record(actor=cast.owner, action="study.view", object_type="study", object_id=4)
+        assert worker_ping.apply().get()["database"] is True
+        assert AuditEvent.objects.filter(pk=event.pk).exists()
