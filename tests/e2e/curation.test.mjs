@@ -22,7 +22,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
-import { ARTIFACTS, apiSession, startPlatform, waitFor } from "./harness.mjs";
+import { ARTIFACTS, apiSession, logOut, loginAs, startPlatform, waitFor } from "./harness.mjs";
 import { encodePng } from "./png.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -180,18 +180,8 @@ after(async () => {
   await platform?.close();
 });
 
-async function login(user) {
-  await page.goto(`${platform.base}/`);
-  await page.getByLabel("Username").fill(user);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Log in" }).click();
-  await page.getByTestId("current-user").filter({ hasText: user }).waitFor();
-}
-
-async function logout() {
-  await page.getByRole("button", { name: "Log out" }).click();
-  await page.getByRole("button", { name: "Log in" }).waitFor();
-}
+const login = (user) => loginAs(page, platform.base, user, PASSWORD);
+const logout = () => logOut(page);
 
 const results = () => page.getByTestId("results-table");
 const rows = () => results().locator("tbody tr");

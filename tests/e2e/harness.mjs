@@ -197,3 +197,17 @@ export async function waitFor(what, check, { timeoutMs = 60_000, everyMs = 500 }
   }
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
 }
+
+/** Log in through the login page and wait until the app shows the user. */
+export async function loginAs(page, base, user, password) {
+  await page.goto(`${base}/`);
+  await page.getByLabel("Username").fill(user);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByTestId("current-user").filter({ hasText: user }).waitFor();
+}
+
+export async function logOut(page) {
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+}

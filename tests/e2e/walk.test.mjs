@@ -24,7 +24,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
-import { ARTIFACTS, startPlatform } from "./harness.mjs";
+import { ARTIFACTS, logOut, loginAs, startPlatform } from "./harness.mjs";
 import { encodePng } from "./png.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -107,18 +107,8 @@ function watch(p) {
   });
 }
 
-async function login(user, password = PASSWORD) {
-  await page.goto(`${platform.base}/`);
-  await page.getByLabel("Username").fill(user);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Log in" }).click();
-  await page.getByTestId("current-user").filter({ hasText: user }).waitFor();
-}
-
-async function logout() {
-  await page.getByRole("button", { name: "Log out" }).click();
-  await page.getByRole("button", { name: "Log in" }).waitFor();
-}
+const login = (user, password = PASSWORD) => loginAs(page, platform.base, user, password);
+const logout = () => logOut(page);
 
 const saveStatus = () => page.getByTestId("save-status");
 

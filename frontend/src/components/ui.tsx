@@ -52,6 +52,35 @@ export function PageState(props: { kind: "loading" | "error" | "empty"; children
   );
 }
 
+/** Checkboxes for export formats (the project export and a snapshot's export offer the same choice). */
+export function FormatChecklist<T extends string>(props: {
+  options: Array<{ value: T; text: string; hint: string }>;
+  selected: Set<T>;
+  onChange: (next: Set<T>) => void;
+}) {
+  return (
+    <div class="format-list">
+      {props.options.map((f) => (
+        <label key={f.value} class="checkbox checkbox--inline">
+          <input
+            type="checkbox"
+            checked={props.selected.has(f.value)}
+            onChange={(e) => {
+              const next = new Set(props.selected);
+              if (e.currentTarget.checked) next.add(f.value);
+              else next.delete(f.value);
+              props.onChange(next);
+            }}
+          />
+          <span>
+            {f.text} <span class="muted small">{f.hint}</span>
+          </span>
+        </label>
+      ))}
+    </div>
+  );
+}
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;

@@ -19,7 +19,7 @@ import type {
   SplitCounts,
   SplitName,
 } from "../api/types";
-import { PageState, ProgressBar, Spinner, formatBytes } from "../components/ui";
+import { FormatChecklist, PageState, ProgressBar, Spinner, formatBytes } from "../components/ui";
 import { notify } from "../state/notify";
 import { parseNumber } from "./filterModel";
 import { type Pager, currentCursor, firstPage, nextPage, previousPage } from "./pager";
@@ -595,25 +595,7 @@ function Exports(props: { slug: string; snapshot: Snapshot }) {
   return (
     <div class="exports" data-testid="snapshot-exports">
       <h3>Export</h3>
-      <div class="format-list">
-        {EXPORT_FORMATS.map((f) => (
-          <label key={f.value} class="checkbox checkbox--inline">
-            <input
-              type="checkbox"
-              checked={formats.has(f.value)}
-              onChange={(e) => {
-                const next = new Set(formats);
-                if (e.currentTarget.checked) next.add(f.value);
-                else next.delete(f.value);
-                setFormats(next);
-              }}
-            />
-            <span>
-              {f.text} <span class="muted small">{f.hint}</span>
-            </span>
-          </label>
-        ))}
-      </div>
+      <FormatChecklist options={EXPORT_FORMATS} selected={formats} onChange={setFormats} />
       <div class="actions">
         <button class="button" onClick={() => void start()} disabled={busy || formats.size === 0}>
           {busy ? <Spinner size={14} /> : <FileArchive size={16} />} Start export

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, saveDownload, toApiError, uuid } from "../api/client";
 import type { ExportFormat, ExportJob } from "../api/types";
 import { ProjectHeader, canReview, useProjectRole } from "../components/ProjectNav";
-import { PageState, ProgressBar, Spinner } from "../components/ui";
+import { FormatChecklist, PageState, ProgressBar, Spinner } from "../components/ui";
 import { useAsync } from "../components/useAsync";
 import { notify } from "../state/notify";
 
@@ -157,25 +157,7 @@ function ProjectExport(props: { slug: string }) {
         Every exportable case (its signed consensus, or a signed read) in the chosen formats, as one zip built in the
         background.
       </p>
-      <div class="format-list">
-        {FORMATS.map((f) => (
-          <label key={f.value} class="checkbox checkbox--inline">
-            <input
-              type="checkbox"
-              checked={formats.has(f.value)}
-              onChange={(e) => {
-                const next = new Set(formats);
-                if (e.currentTarget.checked) next.add(f.value);
-                else next.delete(f.value);
-                setFormats(next);
-              }}
-            />
-            <span>
-              {f.text} <span class="muted small">{f.hint}</span>
-            </span>
-          </label>
-        ))}
-      </div>
+      <FormatChecklist options={FORMATS} selected={formats} onChange={setFormats} />
       <div class="actions">
         <button class="button" onClick={() => void start()} disabled={busy || formats.size === 0 || !!running}>
           {busy ? <Spinner size={14} /> : <FileArchive size={16} />} Build export
