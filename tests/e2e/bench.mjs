@@ -14,11 +14,8 @@
  * E2E_BASE_URL=http://... reuses a running platform. BENCH_PROMPTS / BENCH_FRAMES change the counts.
  */
 
-import { chromium } from "playwright-core";
-import { startPlatform } from "./harness.mjs";
+import { DEMO_PASSWORD, launchChromium, loginAs, startPlatform } from "./harness.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const PASSWORD = "demo-password-1";
 const FRAMES = Number(process.env.BENCH_FRAMES ?? 300);
 const PROMPTS = Number(process.env.BENCH_PROMPTS ?? 20);
 
@@ -41,19 +38,12 @@ async function main() {
   const platform = process.env.E2E_BASE_URL
     ? { base: process.env.E2E_BASE_URL, close: async () => {} }
     : await startPlatform();
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-  });
+  const browser = await launchChromium();
   try {
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
     const page = await context.newPage();
     page.setDefaultTimeout(60_000);
-    await page.goto(`${platform.base}/`);
-    await page.getByLabel("Username").fill("reader1");
-    await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByRole("button", { name: "Log in" }).click();
-    await page.getByTestId("current-user").waitFor();
+    await loginAs(page, platform.base, "reader1", DEMO_PASSWORD);
     const seriesId = await page.evaluate(async () => {
       const studies = await (await fetch("/api/projects/demo/studies/")).json();
       for (const st of studies) {

@@ -21,21 +21,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
-import { ARTIFACTS, apiSession, logOut, loginAs, startPlatform, waitFor } from "./harness.mjs";
+import { apiSession, ARTIFACTS, DEMO_PASSWORD, launchChromium, loginAs, logOut, startPlatform, waitFor } from "./harness.mjs";
 import { encodePng } from "./png.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
-const PASSWORD = "demo-password-1";
+const PASSWORD = DEMO_PASSWORD;
 const SHOTS = path.join(ARTIFACTS, "curation");
 const OTHER_PROJECT = "curation-elsewhere";
 
@@ -164,7 +153,7 @@ before(async () => {
     ? { base: process.env.E2E_BASE_URL, close: async () => {} }
     : await startPlatform({ logFile: "curation/server.log" });
   seeded = await seed(platform.base);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1, acceptDownloads: true });
   page = await context.newPage();
   page.setDefaultTimeout(15_000);

@@ -12,8 +12,11 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** The demo users' password (`make run` and the e2e platform seed them). */
+export const DEMO_PASSWORD = "demo-password-1";
 export const ARTIFACTS = path.join(ROOT, "tests", "e2e", "artifacts");
 const PYTHON = process.env.READINGROOM_PYTHON ?? path.join(ROOT, ".venv", "bin", "python");
 const E2E_REDIS_DB = 15;
@@ -210,4 +213,20 @@ export async function loginAs(page, base, user, password) {
 export async function logOut(page) {
   await page.getByRole("button", { name: "Log out" }).click();
   await page.getByRole("button", { name: "Log in" }).waitFor();
+}
+
+/** Debian's chromium (or CHROMIUM_PATH), headless, without the background traffic that adds noise. */
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
 }

@@ -23,21 +23,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
-import { ARTIFACTS, logOut, loginAs, startPlatform } from "./harness.mjs";
+import { ARTIFACTS, DEMO_PASSWORD, launchChromium, loginAs, logOut, startPlatform } from "./harness.mjs";
 import { encodePng } from "./png.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
-const PASSWORD = "demo-password-1";
+const PASSWORD = DEMO_PASSWORD;
 // The first prompt on a slice computes its embedding on CPU (about 2 s alone; more on a busy machine).
 const MODEL_TIMEOUT = 60_000;
 
@@ -88,7 +77,7 @@ before(async () => {
   }
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   platform = process.env.E2E_BASE_URL ? { base: process.env.E2E_BASE_URL, close: async () => {} } : await startPlatform();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1, acceptDownloads: true });
   page = await context.newPage();
   watch(page);
