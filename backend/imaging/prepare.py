@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from backend.imaging.core.errors import ImagingError
-from backend.imaging.core.parsing import InstanceSummary, dataset_to_bytes, read_dicom, summarize
+from backend.imaging.core.parsing import (
+    InstanceSummary,
+    dataset_to_bytes,
+    has_pixel_data,
+    load_dicom,
+    summarize_or_refuse,
+)
 
 
 @dataclass(frozen=True)
@@ -42,12 +48,15 @@ def prepare_instance(
     from backend.imaging.core.deid import DeidPolicy, deidentify, quarantine_decision
 
     source_mac = _source_mac(source, bytes.fromhex(deid.secret_hex))
-    parsed = read_dicom(source, max_pixel_bytes=max_pixel_bytes, uid_context=uid_context)
-    summary = parsed.summary
-    if not summary.has_pixel_data or not summary.rows or not summary.columns:
+    # With de-identification on, values are checked by the de-identifier as it keeps them (deid.py), and
+    # what it keeps unchanged stays raw: the writer then copies those bytes instead of re-encoding them.
+    loaded = load_dicom(
+        source, max_pixel_bytes=max_pixel_bytes, uid_context=uid_context, convert_values=not deid.enabled
+    )
+    dataset = loaded.dataset
+    if not has_pixel_data(dataset):
         raise ImagingError("no_pixel_data", "Only image instances can be annotated; this file has no pixel data.")
-    decision = quarantine_decision(parsed.dataset)
-    dataset = parsed.dataset
+    decision = quarantine_decision(dataset)
     if deid.enabled:
         policy = DeidPolicy(
             project_secret=bytes.fromhex(deid.secret_hex),
@@ -55,14 +64,14 @@ def prepare_instance(
             retain_patient_characteristics=deid.retain_patient_characteristics,
         )
         dataset = deidentify(dataset, policy=policy, inplace=True).dataset
-        summary = summarize(dataset)
     content = dataset_to_bytes(dataset)
+    summary = summarize_or_refuse(dataset)  # after writing: reading a value converts it, and raw ones copy faster
     return Prepared(
         content=content,
         digest=hashlib.sha256(content).hexdigest(),
         source_mac=source_mac,
         summary=summary,
-        transfer_syntax_uid=parsed.transfer_syntax_uid,
+        transfer_syntax_uid=loaded.transfer_syntax_uid,
         quarantine=decision.reason if decision.quarantine else None,
     )
 

@@ -1,4 +1,5 @@
-"""Mutation fuzzer for the DICOM ingest path: read_dicom -> decode_frame -> summarize -> deidentify -> write.
+"""Mutation fuzzer for the DICOM ingest path: read_dicom -> decode_frame -> summarize -> deidentify -> write,
+then the same input through prepare_instance (the deferred path ingest runs).
 
     python tests/imaging_core/fuzz_parser.py --seconds 120 [--workers 2] [--seed 1]
     python tests/imaging_core/fuzz_parser.py --replay var/fuzz-crashes/<file>.dcm
@@ -254,8 +255,32 @@ def run_target(data: bytes, progress: list[str] | None = None) -> tuple[str, str
             # What ingest stores must read back: a refusal here is a bug in de-id or the writer.
             raise AssertionError(f"de-identified output refused on re-read: {exc!r}") from exc
     except ImagingError as exc:
-        return f"refused:{exc.code}", stage
-    return "accepted", stage
+        outcome = f"refused:{exc.code}"
+    else:
+        outcome = "accepted"
+    _ingest_path(data, progress)
+    return outcome, stage
+
+
+def _ingest_path(data: bytes, progress: list[str]) -> None:
+    """What ingest runs on an upload: the raw elements go straight to the de-identifier, which parses only
+    what it keeps. It may accept a file the converting path refuses (a bad value in an element it removes),
+    but what it stores must read back."""
+    from backend.imaging.core.errors import ImagingError
+    from backend.imaging.core.parsing import read_dicom
+    from backend.imaging.prepare import DeidSettings, prepare_instance
+
+    progress.append("ingest")
+    deid = DeidSettings(enabled=True, secret_hex="66757a7a" * 8, retain_dates=True, retain_patient_characteristics=True)
+    try:
+        prepared = prepare_instance(data, deid=deid, max_pixel_bytes=FUZZ_MAX_PIXEL_BYTES, uid_context="fuzz")
+    except ImagingError:
+        return
+    progress.append("ingest reread")
+    try:
+        read_dicom(prepared.content, max_pixel_bytes=FUZZ_MAX_PIXEL_BYTES)
+    except ImagingError as exc:
+        raise AssertionError(f"stored ingest output refused on re-read: {exc!r}") from exc
 
 
 def _crash_key(stage: str, exc: BaseException) -> str:

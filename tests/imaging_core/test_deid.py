@@ -5,8 +5,10 @@ from datetime import date, datetime
 
 import pydicom
 import pytest
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.tag import Tag
 
 from backend.imaging.core.deid import (
     DeidPolicy,
@@ -18,7 +20,7 @@ from backend.imaging.core.deid import (
     quarantine_decision,
 )
 from backend.imaging.core.errors import ImagingError
-from backend.imaging.core.parsing import dataset_to_bytes, read_dicom
+from backend.imaging.core.parsing import dataset_to_bytes, load_dicom, read_dicom
 
 from ._helpers import CT2_DIR, CT_SMALL, DICOM_DIR, SM_IMAGE, load, totalseg_files
 
@@ -220,6 +222,121 @@ def test_deid_of_every_parsable_shared_file_rereads(shared_data: object) -> None
         out = deidentify(parsed.dataset, policy=POLICY).dataset
         again = read_dicom(dataset_to_bytes(out))
         assert again.summary.sop_instance_uid == out.SOPInstanceUID
+
+
+@pytest.mark.parametrize("options", [(True, True), (False, False)])
+def test_deferred_path_writes_the_same_bytes_as_the_converting_path(options: tuple[bool, bool]) -> None:
+    """Ingest de-identifies raw elements (load_dicom(convert_values=False)); for every shared file it must
+    refuse what the converting path refuses and write exactly what it writes."""
+    from ._helpers import all_dicom_files
+
+    policy = DeidPolicy(
+        project_secret=SECRET_A,
+        retain_longitudinal_modified_dates=options[0],
+        retain_patient_characteristics=options[1],
+    )
+    compared = 0
+    for path in all_dicom_files():
+        data = path.read_bytes()
+        outcomes = []
+        for convert in (True, False):
+            try:
+                loaded = load_dicom(data, uid_context="same", convert_values=convert)
+                outcomes.append(dataset_to_bytes(deidentify(loaded.dataset, policy=policy).dataset))
+            except ImagingError as error:
+                outcomes.append(error.code)
+        assert outcomes[0] == outcomes[1], path.name
+        compared += isinstance(outcomes[0], bytes)
+    assert compared >= 30
+
+
+def _raw_ct_with(elements: list[tuple[int, str, bytes]]) -> bytes:
+    """CT_small with raw values planted as bytes (pydicom would refuse to encode some of them)."""
+    ds = load(CT_SMALL)
+    for tag, vr, value in elements:
+        # Straight into the element dict: pydicom's __setitem__ would convert (and refuse) some of these.
+        ds._dict[Tag(tag)] = RawDataElement(Tag(tag), vr, len(value), value, 0, False, True)
+    return dataset_to_bytes(ds)
+
+
+@pytest.mark.parametrize(
+    ("tag", "vr", "value", "refused"),
+    [
+        (0x00280106, "US", b"\x01\x02\x03", True),  # Smallest Image Pixel Value: not a whole number of values
+        (0x00181100, "FD", b"1234567", True),  # Reconstruction Diameter, 7 bytes of 8-byte floats
+        (0x00200013, "IS", b"1e999 ", True),  # Instance Number that overflows
+        (0x00181100, "DS", b"1.0.0 ", False),  # pydicom keeps a malformed number as text, with a warning
+        (0x00280030, "DS", b"0.66\\abc ", False),
+        (0x00200013, "IS", b"12a ", False),
+        (0x00280030, "DS", b" +1.5E-3\\.25 ", False),  # written back without the leading space
+        (0x00280030, "DS", b"+1.5E-3\\.25\\7 ", False),
+    ],
+)
+def test_deferred_path_checks_kept_values_as_conversion_would(tag: int, vr: str, value: bytes, refused: bool) -> None:
+    data = _raw_ct_with([(tag, vr, value)])
+    outcomes = []
+    for convert in (True, False):
+        try:
+            loaded = load_dicom(data, convert_values=convert)
+            outcomes.append(dataset_to_bytes(deidentify(loaded.dataset, policy=POLICY).dataset))
+        except ImagingError as error:
+            outcomes.append(error.code)
+    assert outcomes[0] == outcomes[1]
+    assert (outcomes[0] == "malformed_dicom") is refused
+
+
+@pytest.mark.parametrize(
+    ("tag", "vr", "value"),
+    [
+        (0x00080008, "GS", b"ORIGINAL"),  # Image Type with a VR that does not exist: read by the quarantine check
+        (0x7FE00010, "GS", b"\x00\x01"),  # Pixel Data, likewise: read by the pixel checks
+        (0x00280010, "US", b"\x01\x02\x03"),  # Rows: read by the pixel checks
+    ],
+)
+def test_ingest_refuses_values_that_its_checks_cannot_read(tag: int, vr: str, value: bytes) -> None:
+    """Found by make test-fuzz: on the ingest path these are the first reads of a raw value."""
+    from backend.imaging.prepare import DeidSettings, prepare_instance
+
+    deid = DeidSettings(enabled=True, secret_hex=SECRET_A.hex(), retain_dates=True, retain_patient_characteristics=True)
+    with pytest.raises(ImagingError) as refused:
+        prepare_instance(_raw_ct_with([(tag, vr, value)]), deid=deid, max_pixel_bytes=1 << 30, uid_context="t")
+    assert refused.value.code == "malformed_dicom"
+
+
+def test_deferred_path_drops_removed_elements_unparsed_and_keeps_the_rest_raw() -> None:
+    # A malformed value in an element the profile removes (a person name, private data) is never parsed:
+    # the converting path refuses the file for it, the ingest path just removes it.
+    bad_private = (0x00091001, "US", b"\x01\x02\x03")
+    data = _raw_ct_with([bad_private, (0x00081050, "PN", b"Dr^Who\\\xff\xfe ")])
+    with pytest.raises(ImagingError):
+        read_dicom(data)
+    ds = load_dicom(data, convert_values=False).dataset
+    out = deidentify(ds, policy=POLICY).dataset
+    assert 0x00091001 not in out and 0x00081050 not in out
+    # Numbers and code strings the policy keeps unchanged stay raw, so the writer copies their bytes.
+    assert isinstance(out.get_item(0x00280030), RawDataElement)  # Pixel Spacing
+    assert isinstance(out.get_item(0x00080008), RawDataElement)  # Image Type
+    # UIDs and dates are rebuilt as raw values in the file's encoding.
+    study_uid = out.get_item(0x0020000D)
+    assert isinstance(study_uid, RawDataElement) and study_uid.value.startswith(b"2.25.")
+    reread = pydicom.dcmread(io.BytesIO(dataset_to_bytes(out)))
+    for elem in reread.iterall():
+        _ = elem.value
+
+
+def test_deferred_path_refuses_a_short_element_inside_a_kept_sequence() -> None:
+    ds = load(CT_SMALL)
+    item = Dataset()
+    item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    item.ReferencedSOPInstanceUID = "1.2.3.4"
+    ds.ReferencedImageSequence = Sequence([item])
+    data = bytearray(dataset_to_bytes(ds))
+    # Declare the nested SOP Instance UID one byte longer than written, inside the sequence's own length.
+    at = data.index(b"\x08\x00\x55\x11UI")
+    data[at + 6 : at + 8] = (int.from_bytes(data[at + 6 : at + 8], "little") + 2).to_bytes(2, "little")
+    with pytest.raises(ImagingError) as deferred:
+        deidentify(load_dicom(bytes(data), convert_values=False).dataset, policy=POLICY)
+    assert deferred.value.code == "malformed_dicom"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,13 +11,31 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from pydicom.charset import default_encoding
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 
 def raw_value(ds: Dataset, keyword: str) -> Any:
+    """The element's value, or None when absent or unconvertible.
+
+    A raw element (as read, not yet converted) is converted for this read only and left raw in the
+    dataset, so that reading a few values does not make the writer re-encode them; sequences and
+    elements whose VR pydicom must resolve against the dataset are converted in place as pydicom does.
+    """
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        return None
     try:
-        elem = ds.data_element(keyword)
+        elem = ds.get_item(tag)
+        if isinstance(elem, RawDataElement):
+            if elem.VR in (None, "SQ", "UN"):
+                elem = ds[tag]
+            else:
+                encoding = ds.original_character_set if tag != 0x00080005 else None
+                elem = convert_raw_data_element(elem, encoding=encoding or default_encoding, ds=ds)
     except Exception:  # noqa: BLE001 - a value pydicom cannot convert is the same as no value here
         return None
     if elem is None:

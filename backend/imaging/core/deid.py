@@ -38,6 +38,12 @@ Conservative policy on top of the profile. Any element the profile would keep is
   free text beyond 16 upper-case characters (CS) and the profile names the identifying ones.
 Patient ID and Patient's Name become a pseudonym ("RR" + 16 base32 characters of an HMAC of the patient
 key), the same for all files of one patient within a project.
+
+Raw elements (as pydicom read them, not yet converted) are decided from their tag and VR first: an element
+to be removed is removed unparsed, and one kept unchanged (numbers, code strings, pixel data) stays raw
+once its bytes are checked to convert cleanly, so the writer copies it. Only what is rebuilt or may hold
+text (UIDs, dates, sequences, allow-listed text, profile actions other than X) is converted; a value that
+does not convert refuses the file as malformed, as `read_dicom` would have.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ import importlib
 import pkgutil
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache
@@ -58,16 +64,17 @@ from types import ModuleType
 from typing import Any, Final, cast
 
 from pydicom._uid_dict import UID_dictionary
-from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import DataElement
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 
-from ._values import get_str
+from ._values import get_str, get_strs
 from .errors import Code, ImagingError
+from .parsing import check_raw_length
 from .uids import keyed_uid
 
 # --------------------------------------------------------------------------------------------------
@@ -463,25 +470,135 @@ def _clean_code_item(ds: Dataset, ctx: _Context) -> None:
 def _clean_dataset(ds: Dataset, ctx: _Context, depth: int) -> None:
     if depth > _MAX_DEPTH:
         raise ImagingError(Code.DEID_FAILED, "Sequences are nested too deeply.")
-    if _is_code_item(ds):
+    code_item = _is_code_item(ds)
+    if code_item:
         _clean_code_item(ds, ctx)
     pairs = _date_time_pairs(ds, ctx)
     handled: set[int] = set()
     for tag in list(ds.keys()):
         if tag in handled:
             continue
-        elem = ds[tag]
-        keyword = elem.keyword
-        if keyword in _CODE_KEYWORDS and _is_code_item(ds):
-            continue  # already rebuilt from the dictionary
         if tag in pairs:
             time_tag = pairs[tag]
             _shift_pair(ds, tag, time_tag, ctx)
             handled.add(time_tag)
             continue
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement):
+            if _clean_raw(ds, raw, ctx):
+                continue
+            elem = _convert(ds, tag)
+        else:
+            elem = raw
+        if code_item and elem.keyword in _CODE_KEYWORDS:
+            continue  # already rebuilt from the dictionary
         _clean_element(ds, elem, ctx, depth)
     if "SegmentNumber" in ds and "SegmentLabel" in ds:
         ds.SegmentLabel = _segment_label(ds)
+
+
+_NUMBER_SIZES: Final = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "UV": 8, "SV": 8}
+# Values that pydicom's DS and IS conversion accepts and writes back unchanged (a subset: anything else,
+# spaces around a value included, is converted to find out).
+_DS_VALUE: Final = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_IS_VALUE: Final = re.compile(rb"[+-]?\d+")
+# Text the policy rebuilds (see _allow_listed_text); all other text is removed.
+_REBUILT_TEXT: Final = frozenset(
+    {
+        "Manufacturer",
+        "WindowCenterWidthExplanation",
+        "LUTExplanation",
+        "RescaleType",
+        "DimensionDescriptionLabel",
+        "SegmentLabel",
+        "SegmentAlgorithmName",
+        *_BLANK_INSTEAD_OF_REMOVE,
+    }
+)
+
+
+def _raw_vr(raw: RawDataElement) -> str | None:
+    """The element's VR as the file states it, else the dictionary's; None where pydicom resolves it on
+    conversion (unknown tags, ambiguous VRs such as 'US or SS', UN that the dictionary knows better)."""
+    vr = raw.VR
+    if vr == "UN":
+        return None
+    if vr is None:
+        try:
+            vr = dictionary_VR(raw.tag)
+        except KeyError:
+            return None
+    return vr if len(vr) == 2 else None
+
+
+def _clean_raw(ds: Dataset, raw: RawDataElement, ctx: _Context) -> bool:
+    """Settle a raw element from its tag and VR without converting it; False leaves it to the full path.
+
+    Mirrors _clean_element/_policy_by_vr for every outcome it takes: removal, or keeping a value that the
+    policy would keep unchanged (numbers, code strings, allowed binary data), whose bytes are checked to
+    convert cleanly first.
+    """
+    tag = raw.tag
+    value = raw.value
+    if value is None:
+        return False  # a deferred read: pydicom fetches it on conversion
+    check_raw_length(raw)
+    group = tag.group
+    if tag.is_private or (group & 0xFF00) in (0x5000, 0x6000) or tag.element == 0 or group in (0x0000, 0x0002):
+        _remove(ds, tag, ctx)
+        return True
+    vr = _raw_vr(raw)
+    if vr is None:
+        return False
+    keyword = keyword_for_tag(tag)
+    action = _profile_action(tag, keyword, vr, ctx)
+    if action == "X" or (action in ("X/D", "D") and vr == "SQ"):
+        _remove(ds, tag, ctx)
+        return True
+    if vr == "UI" and action in (None, "U", "D"):
+        _put_strings(ds, tag, [ctx.uid(v) for v in _strings_of(ds, tag)])
+        return True
+    if vr in _DATE_VRS and action in (None, "C"):
+        if ctx.policy.retain_longitudinal_modified_dates and keyword not in _NEVER_SHIFT:
+            _shift_single(ds, tag, vr, ctx)
+        else:
+            _remove(ds, tag, ctx)
+        return True
+    if action is not None:
+        return False
+    if vr in ("PN", "AE", "UR", "UN"):
+        _remove(ds, tag, ctx)
+        return True
+    if vr in _BINARY_VRS:
+        if keyword not in _BINARY_ALLOWED:
+            _remove(ds, tag, ctx)
+        return True
+    if vr in _TEXT_VRS:
+        if keyword in _REBUILT_TEXT or not value.strip(b" \x00"):
+            return False  # rebuilt, or empty and kept as it is: the full path does either
+        _remove(ds, tag, ctx)
+        return True
+    size = _NUMBER_SIZES.get(vr)
+    if size is not None:
+        return len(value) % size == 0
+    if vr == "CS":
+        return True  # any byte string converts; the profile names the identifying code strings
+    if vr in ("DS", "IS"):
+        pattern = _DS_VALUE if vr == "DS" else _IS_VALUE
+        text = value.rstrip(b" \x00")
+        return not text or all(pattern.fullmatch(part) for part in text.split(b"\\"))
+    return False  # SQ, AS: converted and cleaned
+
+
+def _convert(ds: Dataset, tag: BaseTag) -> DataElement:
+    try:
+        return ds[tag]
+    except Exception as exc:  # conversion errors of untrusted values come in many types
+        raise ImagingError(
+            Code.MALFORMED_DICOM,
+            "An element of the DICOM file could not be parsed.",
+            {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"},
+        ) from exc
 
 
 def _remove(ds: Dataset, tag: BaseTag, ctx: _Context, reason: str = "removed") -> None:
@@ -489,14 +606,13 @@ def _remove(ds: Dataset, tag: BaseTag, ctx: _Context, reason: str = "removed") -
     ctx.counts[reason] += 1
 
 
-def _profile_action(elem: DataElement, ctx: _Context) -> str | None:
-    action = ctx.table.action(int(elem.tag))
+def _profile_action(tag: int, keyword: str, vr: str, ctx: _Context) -> str | None:
+    action = ctx.table.action(int(tag))
     if action is None:
         return None
-    keyword = elem.keyword
     if ctx.policy.retain_patient_characteristics and keyword in _PATIENT_CHARACTERISTICS:
         return "K"
-    if ctx.policy.retain_longitudinal_modified_dates and elem.VR in _DATE_VRS and keyword not in _NEVER_SHIFT:
+    if ctx.policy.retain_longitudinal_modified_dates and vr in _DATE_VRS and keyword not in _NEVER_SHIFT:
         return "C"
     return action
 
@@ -508,8 +624,8 @@ def _clean_element(ds: Dataset, elem: DataElement, ctx: _Context, depth: int) ->
         # Private data, overlays/curves (bitmaps that may hold burned-in text) and group lengths go.
         _remove(ds, tag, ctx)
         return
-    action = _profile_action(elem, ctx)
     vr = elem.VR
+    action = _profile_action(tag, elem.keyword, vr, ctx)
     if action in ("X", "X/D", "D") and vr == "SQ":
         _remove(ds, tag, ctx)
         return
@@ -587,7 +703,7 @@ def _policy_by_vr(ds: Dataset, elem: DataElement, ctx: _Context, depth: int) -> 
         return
     if vr in _DATE_VRS:
         if ctx.policy.retain_longitudinal_modified_dates and keyword not in _NEVER_SHIFT:
-            _shift_single(ds, elem, ctx)
+            _shift_single(ds, tag, vr, ctx)
         else:
             _remove(ds, tag, ctx)
         return
@@ -692,45 +808,43 @@ def _date_time_pairs(ds: Dataset, ctx: _Context) -> dict[BaseTag, BaseTag]:
         return {}
     pairs: dict[BaseTag, BaseTag] = {}
     for tag in list(ds.keys()):
-        elem = ds[tag]
-        if elem.VR != "DA" or tag.is_private or not elem.keyword or elem.keyword in _NEVER_SHIFT:
+        vr, keyword = _vr_and_keyword(ds, tag)
+        if vr != "DA" or tag.is_private or not keyword or keyword in _NEVER_SHIFT:
             continue
         if (tag.group & 0xFF00) in (0x5000, 0x6000) or tag.group in (0x0000, 0x0002):
             continue  # removed whole by _clean_element
-        partner_kw = elem.keyword.replace("Date", "Time")
+        partner_kw = keyword.replace("Date", "Time")
         partner_tag = tag_for_keyword(partner_kw)
         if partner_tag is None or partner_tag not in ds:
             continue
-        partner = ds[partner_tag]
-        if partner.VR != "TM":
+        partner_vr, _ = _vr_and_keyword(ds, Tag(partner_tag))
+        if partner_vr != "TM":
             continue
-        if _profile_action(elem, ctx) in (None, "C") and _profile_action(partner, ctx) in (None, "C"):
+        if _profile_action(tag, keyword, vr, ctx) in (None, "C") and _profile_action(
+            partner_tag, partner_kw, partner_vr, ctx
+        ) in (None, "C"):
             pairs[tag] = Tag(partner_tag)
     return pairs
 
 
-def _single(value: Any) -> str | None:
-    if isinstance(value, (MultiValue, list, tuple)):
-        return None
-    return str(value).strip() if value is not None else None
+def _vr_and_keyword(ds: Dataset, tag: BaseTag) -> tuple[str | None, str]:
+    """VR and keyword without converting a raw element (a raw one of unresolvable VR is converted)."""
+    elem = ds.get_item(tag)
+    if isinstance(elem, RawDataElement):
+        vr = _raw_vr(elem)
+        if vr is not None:
+            return vr, keyword_for_tag(tag)
+        elem = _convert(ds, tag)
+    return elem.VR, elem.keyword
 
 
 def _shift_pair(ds: Dataset, date_tag: BaseTag, time_tag: BaseTag, ctx: _Context) -> None:
-    date_elem, time_elem = ds[date_tag], ds[time_tag]
-    d_text, t_text = _single(date_elem.value), _single(time_elem.value)
-    if d_text is None or t_text is None:  # multi-valued: shift each on its own
-        _shift_single(ds, date_elem, ctx)
-        _shift_single(ds, time_elem, ctx)
-        return
-    if not d_text or not t_text:
-        _shift_single(ds, date_elem, ctx)
-        _shift_single(ds, time_elem, ctx)
-        return
-    parsed_d = _parse_date(d_text)
-    parsed_t = _parse_time(t_text)
-    if parsed_d is None or parsed_t is None:
-        _shift_single(ds, date_elem, ctx)
-        _shift_single(ds, time_elem, ctx)
+    d_values, t_values = _strings_of(ds, date_tag), _strings_of(ds, time_tag)
+    parsed_d = _parse_date(d_values[0].strip()) if len(d_values) == 1 else None
+    parsed_t = _parse_time(t_values[0].strip()) if len(t_values) == 1 else None
+    if parsed_d is None or parsed_t is None:  # multi-valued, empty or unparseable: each on its own
+        _shift_single(ds, date_tag, "DA", ctx)
+        _shift_single(ds, time_tag, "TM", ctx)
         return
     t, precision = parsed_t
     try:
@@ -739,27 +853,54 @@ def _shift_pair(ds: Dataset, date_tag: BaseTag, time_tag: BaseTag, ctx: _Context
         _remove(ds, date_tag, ctx)
         _remove(ds, time_tag, ctx)
         return
-    date_elem.value = moved.strftime("%Y%m%d")
-    time_elem.value = _format_time(moved.time(), precision)
+    _put_strings(ds, date_tag, [moved.strftime("%Y%m%d")])
+    _put_strings(ds, time_tag, [_format_time(moved.time(), precision)])
     ctx.counts["date_shifted"] += 2
 
 
-def _shift_single(ds: Dataset, elem: DataElement, ctx: _Context) -> None:
-    shifter = {"DA": _shift_da, "TM": _shift_tm, "DT": _shift_dt}[elem.VR]
-    values = list(elem.value) if isinstance(elem.value, (MultiValue, list, tuple)) else [elem.value]
+def _shift_single(ds: Dataset, tag: BaseTag, vr: str, ctx: _Context) -> None:
+    shifter = {"DA": _shift_da, "TM": _shift_tm, "DT": _shift_dt}[vr]
     out: list[str] = []
-    for value in values:
-        text = "" if value is None else str(value).strip()
+    for value in _strings_of(ds, tag):
+        text = value.strip()
         if not text:
             out.append("")
             continue
         shifted = shifter(text, ctx)
         if shifted is None:
-            _remove(ds, elem.tag, ctx, "date_unparseable_removed")
+            _remove(ds, tag, ctx, "date_unparseable_removed")
             return
         out.append(shifted)
-    elem.value = out if len(out) > 1 else (out[0] if out else "")
+    _put_strings(ds, tag, out)
     ctx.counts["date_shifted"] += 1
+
+
+def _strings_of(ds: Dataset, tag: BaseTag) -> list[str]:
+    """The values of a UI, DA, TM or DT element as strings, as pydicom converts them (a raw one unconverted)."""
+    elem = ds.get_item(tag)
+    if isinstance(elem, RawDataElement) and elem.value is not None:
+        # These VRs are ASCII; pydicom decodes them with its default (Latin-1) encoding, and drops one
+        # trailing padding byte before splitting the values.
+        text = elem.value.decode("latin-1")
+        if text.endswith((" ", "\x00")):
+            text = text[:-1]
+        return text.split("\\")
+    value = _convert(ds, tag).value
+    if isinstance(value, (MultiValue, list, tuple)):
+        return ["" if v is None else str(v) for v in value]
+    return ["" if value is None else str(value)]
+
+
+def _put_strings(ds: Dataset, tag: BaseTag, values: list[str]) -> None:
+    """Set new values; a raw element stays raw (the writer copies it), in the encoding it was read with."""
+    elem = ds.get_item(tag)
+    if isinstance(elem, RawDataElement):
+        data = "\\".join(values).encode("ascii")  # rebuilt UIDs and dates are ASCII
+        if len(data) % 2:
+            data += b"\x00" if _raw_vr(elem) == "UI" else b" "
+        ds[tag] = elem._replace(value=data, length=len(data))
+    else:
+        elem.value = values if len(values) > 1 else values[0]
 
 
 def _parse_date(text: str) -> date | None:
@@ -897,7 +1038,7 @@ def quarantine_decision(ds: Dataset) -> QuarantineDecision:
         meta = getattr(ds, "file_meta", None)
         sop_class = (get_str(meta, "MediaStorageSOPClassUID") if meta is not None else None) or ""
     modality = (get_str(ds, "Modality") or "").upper()
-    image_type = {s.upper() for s in _strings(ds, "ImageType")}
+    image_type = {s.upper() for s in get_strs(ds, "ImageType")}
     if sop_class in _DOCUMENT_SOP_CLASSES:
         return QuarantineDecision(True, "encapsulated_document")
     if sop_class == _WSI_SOP_CLASS and image_type & {"LABEL", "OVERVIEW"}:
@@ -911,15 +1052,6 @@ def quarantine_decision(ds: Dataset) -> QuarantineDecision:
     if sop_class.startswith(_VL_PREFIX) and sop_class != _WSI_SOP_CLASS:
         return QuarantineDecision(True, "visible_light_burned_in_unknown")
     return QuarantineDecision(False)
-
-
-def _strings(ds: Dataset, keyword: str) -> Iterable[str]:
-    value = ds.get(keyword)
-    if value is None:
-        return []
-    if isinstance(value, (MultiValue, list, tuple)):
-        return [str(v) for v in value]
-    return [str(value)]
 
 
 __all__ = [

@@ -9,7 +9,8 @@ Reading is strict on purpose: this is the door through which untrusted uploads e
 - The decoded pixel size is checked from the header before anything is decoded (decompression bombs), and
   a deflated dataset is inflated once with a bound before pydicom inflates it without one.
 - Every element is converted once at read time, so lazy-parsing errors surface here as `malformed_dicom`
-  instead of later in a viewer request.
+  instead of later in a viewer request. Ingest with de-identification defers this (`convert_values=False`)
+  to the de-identifier, which checks what it keeps and never parses what it removes (see deid.py).
 - An executable (PE, ELF, Mach-O) in the preamble is zeroed and reported: DICOM files double as
   executables in known polyglot attacks, and we never need the preamble.
 """
@@ -215,9 +216,8 @@ class InstanceSummary:
 
 
 @dataclass(frozen=True)
-class ParsedDicom:
+class LoadedDicom:
     dataset: Dataset
-    summary: InstanceSummary
     transfer_syntax_uid: str
     # True when an executable header was found in the preamble; the preamble has been zeroed.
     executable_preamble: bool = False
@@ -225,6 +225,11 @@ class ParsedDicom:
     repairs: tuple[str, ...] = ()
     # Distinct warnings pydicom emitted while reading (capped), for the ingest log.
     warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ParsedDicom(LoadedDicom):
+    summary: InstanceSummary = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -249,12 +254,37 @@ def read_dicom(
     max_dataset_bytes: int | None = None,
     uid_context: str = "",
 ) -> ParsedDicom:
-    """Read and validate one Part 10 file; raise ImagingError for anything we refuse.
+    """Read and validate one Part 10 file, every element converted; raise ImagingError for anything we refuse.
 
     `uid_context` scopes the Study/Series UIDs derived for files that lack them (pass the upload batch
     or folder id): two unrelated uploads with equally sparse metadata then do not merge into one study.
     `max_dataset_bytes` bounds the inflated size of a deflated dataset (default: the pixel cap + 64 MiB).
     """
+    loaded = load_dicom(
+        source, max_pixel_bytes=max_pixel_bytes, max_dataset_bytes=max_dataset_bytes, uid_context=uid_context
+    )
+    return ParsedDicom(
+        dataset=loaded.dataset,
+        transfer_syntax_uid=loaded.transfer_syntax_uid,
+        executable_preamble=loaded.executable_preamble,
+        repairs=loaded.repairs,
+        warnings=loaded.warnings,
+        summary=summarize_or_refuse(loaded.dataset),
+    )
+
+
+def load_dicom(
+    source: bytes | bytearray | memoryview | BinaryIO,
+    *,
+    max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES,
+    max_dataset_bytes: int | None = None,
+    uid_context: str = "",
+    convert_values: bool = True,
+) -> LoadedDicom:
+    """`read_dicom` without the summary. With `convert_values=False` only the top-level elements' lengths
+    are checked, and the elements the pixel checks and UID repair read are converted: the caller
+    (de-identification) must check every element it keeps (`check_raw_length`, conversion) and may drop
+    the others unparsed. Unconverted elements stay raw, so writing the dataset copies their bytes."""
     fp = _as_seekable(source)
     recorded: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
@@ -273,7 +303,12 @@ def read_dicom(
             ) from exc
         except Exception as exc:  # any reader failure on untrusted bytes is a malformed file
             raise _malformed("The DICOM file could not be read.", exc) from exc
-        _force_read(ds)
+        if convert_values:
+            _force_read(ds)
+        else:
+            for raw in ds._dict.values():
+                if isinstance(raw, RawDataElement):
+                    check_raw_length(raw)
         for w in caught:
             text = str(w.message)[:200]
             if text not in recorded and len(recorded) < _MAX_RECORDED_WARNINGS:
@@ -290,15 +325,15 @@ def read_dicom(
     executable = preamble is not None and preamble.startswith(_EXECUTABLE_MAGIC)
     if executable or preamble is None:
         ds.preamble = b"\x00" * 128
-    check_pixel_header(ds, max_pixel_bytes=max_pixel_bytes)
-    repairs += _repair_uids(ds, fp, uid_context)
     try:
-        summary = summarize(ds)
-    except Exception as exc:  # summarize is defensive; a failure here is still bad input
-        raise _malformed("The DICOM header could not be summarized.", exc) from exc
-    return ParsedDicom(
+        check_pixel_header(ds, max_pixel_bytes=max_pixel_bytes)
+        repairs += _repair_uids(ds, fp, uid_context)
+    except ImagingError:
+        raise
+    except Exception as exc:  # with convert_values=False these are the first reads of those values
+        raise _malformed("An element of the DICOM file could not be parsed.", exc) from exc
+    return LoadedDicom(
         dataset=ds,
-        summary=summary,
         transfer_syntax_uid=str(tsyntax),
         executable_preamble=executable,
         repairs=tuple(repairs),
@@ -409,15 +444,7 @@ def _force_read_level(ds: Dataset, depth: int) -> None:
     for tag in list(ds.keys()):
         raw = ds._dict.get(tag)
         if isinstance(raw, RawDataElement):
-            length = raw.length
-            value = raw.value
-            if length != _UNDEFINED_LENGTH and value is not None and len(value) != length:
-                raise _malformed(
-                    "An element is shorter than its declared length (truncated file?).",
-                    tag=str(BaseTag(tag)),
-                    declared=length,
-                    actual=len(value),
-                )
+            check_raw_length(raw)
         elem = ds[tag]
         if elem.VR == "SQ":
             items = elem.value
@@ -427,6 +454,22 @@ def _force_read_level(ds: Dataset, depth: int) -> None:
                 _force_read_level(item, depth + 1)
         elif tag not in _PIXEL_TAGS:
             _ = elem.value
+
+
+def check_raw_length(raw: RawDataElement) -> None:
+    length = raw.length
+    value = raw.value
+    if length != _UNDEFINED_LENGTH and value is not None and len(value) != length:
+        raise _malformed(
+            "An element is shorter than its declared length (truncated file?).",
+            tag=str(BaseTag(raw.tag)),
+            declared=length,
+            actual=len(value),
+        )
+
+
+def has_pixel_data(ds: Dataset) -> bool:
+    return _has_pixels(ds) is not None
 
 
 def _has_pixels(ds: Dataset) -> str | None:
@@ -585,8 +628,7 @@ def _repair_uids(ds: Dataset, fp: BinaryIO, uid_context: str) -> list[str]:
     for keyword, value in (("SOPClassUID", sop_class), ("SOPInstanceUID", sop_instance)):
         if not is_valid_uid(value):
             raise _malformed(f"{keyword} is not a valid UID.", reason="invalid_uid", keyword=keyword)
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_instance
+        _set_if_changed(ds, keyword, value)
 
     study = get_str(ds, "StudyInstanceUID") or ""
     if not study:
@@ -628,8 +670,7 @@ def _repair_uids(ds: Dataset, fp: BinaryIO, uid_context: str) -> list[str]:
     for keyword, value in (("StudyInstanceUID", study), ("SeriesInstanceUID", series)):
         if not is_valid_uid(value):
             raise _malformed(f"{keyword} is not a valid UID.", reason="invalid_uid", keyword=keyword)
-    ds.StudyInstanceUID = study
-    ds.SeriesInstanceUID = series
+        _set_if_changed(ds, keyword, value)
 
     if meta is not None:
         if meta_str("MediaStorageSOPInstanceUID") not in ("", sop_instance):
@@ -637,6 +678,12 @@ def _repair_uids(ds: Dataset, fp: BinaryIO, uid_context: str) -> list[str]:
         meta.MediaStorageSOPClassUID = sop_class
         meta.MediaStorageSOPInstanceUID = sop_instance
     return repairs
+
+
+def _set_if_changed(ds: Dataset, keyword: str, value: str) -> None:
+    # Assigning converts the element; one left raw is copied by the writer (and by de-identification).
+    if get_str(ds, keyword) != value or keyword not in ds:
+        setattr(ds, keyword, value)
 
 
 def _sha256_of(fp: BinaryIO) -> str:
@@ -764,6 +811,13 @@ def _geometry(
         between,
         frame_positions,
     )
+
+
+def summarize_or_refuse(ds: Dataset) -> InstanceSummary:
+    try:
+        return summarize(ds)
+    except Exception as exc:  # summarize is defensive; a failure here is still bad input
+        raise _malformed("The DICOM header could not be summarized.", exc) from exc
 
 
 def summarize(ds: Dataset) -> InstanceSummary:
@@ -999,13 +1053,17 @@ __all__ = [
     "SUPPORTED_TRANSFER_SYNTAXES",
     "DecodedFrame",
     "InstanceSummary",
+    "LoadedDicom",
     "ParsedDicom",
     "WindowPreset",
     "check_pixel_header",
+    "check_raw_length",
     "dataset_to_bytes",
     "decode_frame",
     "decode_frames",
+    "has_pixel_data",
     "iter_frames",
+    "load_dicom",
     "number_of_frames",
     "parse_da",
     "read_dicom",
