@@ -16,7 +16,7 @@ from typing import BinaryIO, Literal
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from backend.accounts.models import User
@@ -221,44 +221,58 @@ def _index(
 SeriesCache = dict[tuple[str, str, str], Series]
 
 
-def _series_for(*, project: Project, summary: InstanceSummary, cache: SeriesCache) -> Series:
-    """The study and series an instance belongs to, created on first sight; `cache` spares a group's repeats."""
+def _series_for(*, project: Project, summary: InstanceSummary, cache: SeriesCache, grouped: bool = False) -> Series:
+    """The study and series an instance belongs to, created on first sight; `cache` spares a group's repeats.
+
+    `grouped`: inside a group's transaction, rows are created without get_or_create's savepoints (two
+    round trips each). A concurrent upload that creates the same row first fails the whole group with an
+    IntegrityError, and the group is then retried file by file, where get_or_create settles the race.
+    """
     s = summary
     key = (s.study_instance_uid, s.series_instance_uid, _split_key(s))
     series = cache.get(key)
     if series is not None and (not s.modality or s.modality in series.study.modalities):
         return series
-    study, _ = Study.objects.get_or_create(
-        project=project,
-        study_instance_uid=s.study_instance_uid,
-        defaults={
-            "patient_key": (s.patient_id or "")[:64],
-            "study_date": s.study_date,
-            "study_description": (s.study_description or "")[:128],
-        },
-    )
+    study_fields = {
+        "patient_key": (s.patient_id or "")[:64],
+        "study_date": s.study_date,
+        "study_description": (s.study_description or "")[:128],
+        "modalities": [s.modality] if s.modality else [],
+    }
+    if grouped:
+        study = Study.objects.filter(project=project, study_instance_uid=s.study_instance_uid).first()
+        if study is None:
+            study = Study.objects.create(project=project, study_instance_uid=s.study_instance_uid, **study_fields)
+    else:
+        study, _ = Study.objects.get_or_create(
+            project=project, study_instance_uid=s.study_instance_uid, defaults=study_fields
+        )
     if s.modality and s.modality not in study.modalities:
         study.modalities = sorted({*study.modalities, s.modality})
         study.save(update_fields=["modalities", "updated_at"])
-    series, _ = Series.objects.get_or_create(
-        study=study,
-        series_instance_uid=s.series_instance_uid,
-        split_key=key[2],
-        defaults={
-            "project": project,
-            "modality": s.modality or "",
-            "body_part": (s.body_part_examined or "")[:64],
-            "manufacturer": (s.manufacturer or "")[:64],
-            "series_number": s.series_number,
-            "series_description": (s.series_description or "")[:128],
-            "frame_of_reference_uid": s.frame_of_reference_uid or "",
-            "rows": s.rows,
-            "columns": s.columns,
-            "pixel_spacing": list(s.pixel_spacing) if s.pixel_spacing else None,
-            "image_orientation": list(s.image_orientation_patient) if s.image_orientation_patient else None,
-            "slice_thickness": s.slice_thickness,
-        },
-    )
+    series_fields = {
+        "project": project,
+        "modality": s.modality or "",
+        "body_part": (s.body_part_examined or "")[:64],
+        "manufacturer": (s.manufacturer or "")[:64],
+        "series_number": s.series_number,
+        "series_description": (s.series_description or "")[:128],
+        "frame_of_reference_uid": s.frame_of_reference_uid or "",
+        "rows": s.rows,
+        "columns": s.columns,
+        "pixel_spacing": list(s.pixel_spacing) if s.pixel_spacing else None,
+        "image_orientation": list(s.image_orientation_patient) if s.image_orientation_patient else None,
+        "slice_thickness": s.slice_thickness,
+    }
+    if grouped:
+        found = Series.objects.filter(study=study, series_instance_uid=s.series_instance_uid, split_key=key[2]).first()
+        series = found or Series.objects.create(
+            study=study, series_instance_uid=s.series_instance_uid, split_key=key[2], **series_fields
+        )
+    else:
+        series, _ = Series.objects.get_or_create(
+            study=study, series_instance_uid=s.series_instance_uid, split_key=key[2], defaults=series_fields
+        )
     series.study = study
     cache[key] = series
     return series
@@ -359,7 +373,7 @@ def _index_group(
                     prepared.content,
                 )
                 stored.append(path)
-                series = _series_for(project=project, summary=s, cache=series_cache)
+                series = _series_for(project=project, summary=s, cache=series_cache, grouped=True)
                 row = _instance_row(
                     project=project, user=user, series=series, prepared=prepared, path=path, origin=origin
                 )
@@ -421,24 +435,34 @@ def _known_outcome(existing: Instance, prepared: Prepared) -> IngestResult | Con
 
 @transaction.atomic
 def series_reindex(*, series_id: int) -> Series:
-    """Sort frames along the slice normal, then by instance/frame number; record spacing."""
+    """Sort frames along the slice normal, then by instance/frame number; record spacing.
+
+    One set-based UPDATE numbers the frames: a series of a thousand slices is one statement, not a
+    thousand-branch CASE built in Python.
+    """
     series = Series.objects.select_for_update().get(pk=series_id)
-    frames = list(Frame.objects.filter(series=series).select_related("instance"))
-
-    def key(frame: Frame) -> tuple[int, float, int, int]:
-        has_position = frame.slice_position is not None
-        return (
-            0 if has_position else 1,
-            frame.slice_position if frame.slice_position is not None else 0.0,
-            frame.instance.instance_number or 0,
-            frame.frame_index,
+    frame_table, instance_table = Frame._meta.db_table, Instance._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {frame_table} AS f SET sort_index = o.position
+            FROM (
+                SELECT f2.id, row_number() OVER (
+                    ORDER BY f2.slice_position IS NULL, f2.slice_position,
+                             COALESCE(i.instance_number, 0), f2.frame_index, f2.id
+                ) - 1 AS position
+                FROM {frame_table} AS f2 JOIN {instance_table} AS i ON i.id = f2.instance_id
+                WHERE f2.series_id = %s
+            ) AS o
+            WHERE f.id = o.id AND f.sort_index <> o.position
+            """,  # noqa: S608 - table names come from model metadata, the value is a parameter
+            [series_id],
         )
-
-    frames.sort(key=key)
-    for index, frame in enumerate(frames):
-        frame.sort_index = index
-    Frame.objects.bulk_update(frames, ["sort_index"])
-    positions = [f.slice_position for f in frames if f.slice_position is not None]
+    positions = list(
+        Frame.objects.filter(series_id=series_id, slice_position__isnull=False)
+        .order_by("sort_index")
+        .values_list("slice_position", flat=True)
+    )
     if len(positions) >= 2:
         gaps = np.diff(np.asarray(positions))
         median = float(np.median(gaps))
@@ -447,7 +471,7 @@ def series_reindex(*, series_id: int) -> Series:
     else:
         series.slice_spacing = series.slice_thickness
         series.regular_spacing = True
-    series.frame_count = len(frames)
+    series.frame_count = Frame.objects.filter(series_id=series_id).count()
     series.save(update_fields=["slice_spacing", "regular_spacing", "frame_count"])
     return series
 

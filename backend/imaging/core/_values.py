@@ -8,6 +8,7 @@ fail on them, so every read goes through these helpers, which answer None for an
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,8 +32,11 @@ def raw_value(ds: Dataset, keyword: str) -> Any:
     try:
         elem = ds.get_item(tag)
         if isinstance(elem, RawDataElement):
-            if elem.VR in (None, "SQ", "UN"):
+            vr = elem.VR
+            if vr in (None, "SQ", "UN"):
                 elem = ds[tag]
+            elif elem.value is not None and (vr in _ASCII_VRS or vr in _NUMBER_FORMATS):
+                return _decode_raw(elem.value, vr, elem.is_little_endian)
             else:
                 encoding = ds.original_character_set if tag != 0x00080005 else None
                 elem = convert_raw_data_element(elem, encoding=encoding or default_encoding, ds=ds)
@@ -41,6 +45,29 @@ def raw_value(ds: Dataset, keyword: str) -> Any:
     if elem is None:
         return None
     return elem.value
+
+
+# VRs whose characters are always from the default repertoire: decoded as Latin-1 like pydicom does, and
+# kept as strings (DS and IS too: the getters below parse numbers from their text).
+_ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
+_NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
+
+
+def _decode_raw(value: bytes, vr: str, little_endian: bool) -> Any:
+    """A raw value as the getters need it, without building pydicom's value objects: numbers unpacked,
+    strings split on the value delimiter after dropping the padding byte (pydicom's conversion)."""
+    fmt = _NUMBER_FORMATS.get(vr)
+    if fmt is not None:
+        size = struct.calcsize(fmt)
+        if len(value) % size:
+            return None  # pydicom refuses a value that is not a whole number of items
+        numbers = struct.unpack(("<" if little_endian else ">") + fmt * (len(value) // size), value)
+        return "" if not numbers else numbers[0] if len(numbers) == 1 else list(numbers)
+    text = value.decode("latin-1")
+    if text.endswith((" ", "\x00")):
+        text = text[:-1]
+    parts = text.split("\\")
+    return parts[0] if len(parts) == 1 else parts
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -59,7 +59,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from types import ModuleType
 from typing import Any, Final, cast
 
@@ -475,7 +475,9 @@ def _clean_dataset(ds: Dataset, ctx: _Context, depth: int) -> None:
         _clean_code_item(ds, ctx)
     pairs = _date_time_pairs(ds, ctx)
     handled: set[int] = set()
-    for tag in list(ds.keys()):
+    # values(): the elements as stored, raw ones unconverted (keys() + get_item would rebuild each tag).
+    for raw in list(ds.values()):
+        tag = raw.tag
         if tag in handled:
             continue
         if tag in pairs:
@@ -483,7 +485,6 @@ def _clean_dataset(ds: Dataset, ctx: _Context, depth: int) -> None:
             _shift_pair(ds, tag, time_tag, ctx)
             handled.add(time_tag)
             continue
-        raw = ds.get_item(tag)
         if isinstance(raw, RawDataElement):
             if _clean_raw(ds, raw, ctx):
                 continue
@@ -524,11 +525,23 @@ def _raw_vr(raw: RawDataElement) -> str | None:
     if vr == "UN":
         return None
     if vr is None:
-        try:
-            vr = dictionary_VR(raw.tag)
-        except KeyError:
+        vr = _dictionary_vr(raw.tag)
+        if vr is None:
             return None
     return vr if len(vr) == 2 else None
+
+
+@lru_cache(maxsize=8192)
+def _dictionary_vr(tag: int) -> str | None:
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return None
+
+
+@lru_cache(maxsize=8192)
+def _keyword(tag: int) -> str:
+    return keyword_for_tag(tag)
 
 
 def _clean_raw(ds: Dataset, raw: RawDataElement, ctx: _Context) -> bool:
@@ -550,7 +563,7 @@ def _clean_raw(ds: Dataset, raw: RawDataElement, ctx: _Context) -> bool:
     vr = _raw_vr(raw)
     if vr is None:
         return False
-    keyword = keyword_for_tag(tag)
+    keyword = _keyword(tag)
     action = _profile_action(tag, keyword, vr, ctx)
     if action == "X" or (action in ("X/D", "D") and vr == "SQ"):
         _remove(ds, tag, ctx)
@@ -807,7 +820,10 @@ def _date_time_pairs(ds: Dataset, ctx: _Context) -> dict[BaseTag, BaseTag]:
     if not ctx.policy.retain_longitudinal_modified_dates:
         return {}
     pairs: dict[BaseTag, BaseTag] = {}
-    for tag in list(ds.keys()):
+    for elem in list(ds.values()):
+        tag = elem.tag
+        if elem.VR not in ("DA", "UN", None):
+            continue  # raw elements of implicit VR files have no VR yet, and UN may be a known DA
         vr, keyword = _vr_and_keyword(ds, tag)
         if vr != "DA" or tag.is_private or not keyword or keyword in _NEVER_SHIFT:
             continue
@@ -833,7 +849,7 @@ def _vr_and_keyword(ds: Dataset, tag: BaseTag) -> tuple[str | None, str]:
     if isinstance(elem, RawDataElement):
         vr = _raw_vr(elem)
         if vr is not None:
-            return vr, keyword_for_tag(tag)
+            return vr, _keyword(tag)
         elem = _convert(ds, tag)
     return elem.VR, elem.keyword
 

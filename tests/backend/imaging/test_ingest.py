@@ -233,6 +233,44 @@ def _ct_variants(count: int) -> list[bytes]:
     return out
 
 
+def test_reindex_sorts_along_the_normal_then_by_instance_number(cast, client_for) -> None:
+    # Uploaded out of order, positions running against instance numbers, two slices without a position
+    # (they go last, by instance number), and a second upload that must renumber the whole series.
+    def variant(number: int, position: float | None) -> bytes:
+        ds = pydicom.dcmread(CT_SMALL)
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.InstanceNumber = number
+        if position is None:
+            del ds.ImagePositionPatient
+        else:
+            ds.ImagePositionPatient = [0.0, 0.0, position]
+        buffer = io.BytesIO()
+        ds.save_as(buffer)
+        return buffer.getvalue()
+
+    client = client_for(cast.owner)
+    first = [variant(1, 30.0), variant(9, None), variant(3, 10.0), variant(2, 20.0), variant(8, None)]
+    assert _upload(client, cast.project.slug, *[(f"{i}.dcm", c) for i, c in enumerate(first)]).status_code == 201
+    series = Series.objects.get(project=cast.project)
+
+    def order() -> list[tuple[int, int]]:
+        frames = Frame.objects.filter(series=series).order_by("sort_index")
+        return list(frames.values_list("sort_index", "instance__instance_number"))
+
+    assert order() == [(0, 3), (1, 2), (2, 1), (3, 8), (4, 9)]
+    series.refresh_from_db()
+    assert series.slice_spacing == pytest.approx(10.0)
+    assert series.regular_spacing is True
+    assert series.frame_count == 5
+    second = [variant(4, 5.0), variant(5, 25.0)]
+    assert _upload(client, cast.project.slug, *[(f"b{i}.dcm", c) for i, c in enumerate(second)]).status_code == 201
+    assert order() == [(0, 4), (1, 3), (2, 2), (3, 5), (4, 1), (5, 8), (6, 9)]
+    series.refresh_from_db()
+    assert series.slice_spacing == pytest.approx(5.0)
+    assert series.regular_spacing is False
+    assert series.frame_count == 7
+
+
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_grouped_indexing_keeps_per_file_outcomes(cast, client_for, monkeypatch, processes: str) -> None:
     # Groups of files share one transaction; each file must still get its own outcome: created, duplicate
