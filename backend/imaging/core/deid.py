@@ -544,6 +544,9 @@ def _keyword(tag: int) -> str:
     return keyword_for_tag(tag)
 
 
+_EMPTYING_ACTIONS: Final = frozenset({"Z", "Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*"})
+
+
 def _clean_raw(ds: Dataset, raw: RawDataElement, ctx: _Context) -> bool:
     """Settle a raw element from its tag and VR without converting it; False leaves it to the full path.
 
@@ -576,6 +579,12 @@ def _clean_raw(ds: Dataset, raw: RawDataElement, ctx: _Context) -> bool:
             _shift_single(ds, tag, vr, ctx)
         else:
             _remove(ds, tag, ctx)
+        return True
+    if vr != "SQ" and action in _EMPTYING_ACTIONS:
+        # What _empty does, without parsing the value first: a zero-length value (a converted empty
+        # sequence, by contrast, keeps its undefined-length encoding, so sequences take the full path).
+        ds[tag] = raw._replace(value=b"", length=0)
+        ctx.counts["emptied"] += 1
         return True
     if action is not None:
         return False

@@ -31,7 +31,7 @@ from typing import Any, BinaryIO, Final
 
 import numpy as np
 import pydicom
-from pydicom.charset import default_encoding
+from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset, validate_file_meta
 from pydicom.encaps import generate_fragments, get_frame
@@ -1093,7 +1093,13 @@ def _explicit_le_bytes(ds: Dataset) -> bytes | None:
     fp.write(ds.preamble or b"\x00" * 128)
     fp.write(b"DICM")
     write_file_meta_info(fp, file_meta, enforce_standard=True)
-    encoding = ds.get("SpecificCharacterSet", default_encoding)
+    _write_explicit_le(fp, ds, default_encoding)
+    return fp.getvalue()
+
+
+def _write_explicit_le(fp: DicomBytesIO, ds: Dataset, parent_encoding: str | list[str]) -> None:
+    """pydicom's write_dataset for a dataset it would write without re-encoding (see the caller)."""
+    encoding = ds.get("SpecificCharacterSet", parent_encoding)
     elements = ds._dict
     for tag in sorted(elements):
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
@@ -1117,8 +1123,55 @@ def _explicit_le_bytes(ds: Dataset) -> bytes | None:
                 fp.write(struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value)))
                 fp.write(value)
                 continue
+        elif elem.VR == "SQ" and isinstance(value, Sequence) and value and all(map(_writes_as_read, value)):
+            _write_sequence(fp, tag, elem.is_undefined_length, value, convert_encodings(encoding))
+            continue
         write_data_element(fp, ds.get_item(tag), encoding)
-    return fp.getvalue()
+
+
+def _writes_as_read(item: Dataset) -> bool:
+    """Whether pydicom's write_dataset would write this item's elements as they are: it was read as
+    explicit VR little endian with its character set unchanged, or (a dataset built in memory) it holds
+    only converted elements of unambiguous VR and no sequences, which pydicom's VR correction leaves alone."""
+    if item.original_encoding == (False, True) and item.original_character_set == item._character_set:
+        return True
+    return all(
+        not isinstance(elem, RawDataElement) and elem.VR is not None and len(elem.VR) == 2 and elem.VR != "SQ"
+        for elem in item._dict.values()
+    )
+
+
+def _write_sequence(
+    fp: DicomBytesIO, tag: int, undefined_length: bool, items: Sequence, encodings: list[str]
+) -> None:
+    """write_data_element + write_sequence + write_sequence_item for an explicit VR little endian SQ."""
+    fp.write(struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, b"SQ", 0))
+    length_at = fp.tell()
+    fp.write(b"\xff\xff\xff\xff")
+    start = fp.tell()
+    for item in items:
+        fp.write(b"\xfe\xff\x00\xe0")  # Item (FFFE,E000)
+        item_length_at = fp.tell()
+        fp.write(b"\xff\xff\xff\xff")
+        _write_explicit_le(fp, item, encodings)
+        if getattr(item, "is_undefined_length_sequence_item", False):
+            fp.write(b"\xfe\xff\x0d\xe0\x00\x00\x00\x00")  # Item Delimitation (FFFE,E00D)
+        else:
+            _patch_length(fp, item_length_at)
+    if undefined_length:
+        fp.write(b"\xfe\xff\xdd\xe0\x00\x00\x00\x00")  # Sequence Delimitation (FFFE,E0DD)
+    else:
+        end = fp.tell()
+        fp.seek(length_at)
+        fp.write(struct.pack("<L", end - start))
+        fp.seek(end)
+
+
+def _patch_length(fp: DicomBytesIO, at: int) -> None:
+    end = fp.tell()
+    fp.seek(at)
+    fp.write(struct.pack("<L", end - at - 4))
+    fp.seek(end)
 
 
 __all__ = [
