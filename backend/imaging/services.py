@@ -458,11 +458,10 @@ def series_reindex(*, series_id: int) -> Series:
             """,  # noqa: S608 - table names come from model metadata, the value is a parameter
             [series_id],
         )
-    positions = list(
-        Frame.objects.filter(series_id=series_id, slice_position__isnull=False)
-        .order_by("sort_index")
-        .values_list("slice_position", flat=True)
+    ordered = list(
+        Frame.objects.filter(series_id=series_id).order_by("sort_index").values_list("slice_position", flat=True)
     )
+    positions = [p for p in ordered if p is not None]
     if len(positions) >= 2:
         gaps = np.diff(np.asarray(positions))
         median = float(np.median(gaps))
@@ -471,7 +470,7 @@ def series_reindex(*, series_id: int) -> Series:
     else:
         series.slice_spacing = series.slice_thickness
         series.regular_spacing = True
-    series.frame_count = Frame.objects.filter(series_id=series_id).count()
+    series.frame_count = len(ordered)
     series.save(update_fields=["slice_spacing", "regular_spacing", "frame_count"])
     return series
 
