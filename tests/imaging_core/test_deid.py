@@ -291,6 +291,8 @@ def test_deferred_path_checks_kept_values_as_conversion_would(tag: int, vr: str,
         (0x00080008, "GS", b"ORIGINAL"),  # Image Type with a VR that does not exist: read by the quarantine check
         (0x7FE00010, "GS", b"\x00\x01"),  # Pixel Data, likewise: read by the pixel checks
         (0x00280010, "US", b"\x01\x02\x03"),  # Rows: read by the pixel checks
+        (0x00080013, "TL", b"120000"),  # Instance Creation Time, a VR that does not exist: emptied by the profile
+        (0x00280030, "QQ", b"0.5\\0.5 "),  # Pixel Spacing, likewise: kept by the policy
     ],
 )
 def test_ingest_refuses_values_that_its_checks_cannot_read(tag: int, vr: str, value: bytes) -> None:

@@ -71,6 +71,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
+from pydicom.valuerep import STANDARD_VR
 
 from ._values import get_str, get_strs
 from .errors import Code, ImagingError
@@ -520,7 +521,8 @@ _REBUILT_TEXT: Final = frozenset(
 
 def _raw_vr(raw: RawDataElement) -> str | None:
     """The element's VR as the file states it, else the dictionary's; None where pydicom resolves it on
-    conversion (unknown tags, ambiguous VRs such as 'US or SS', UN that the dictionary knows better)."""
+    conversion (unknown tags, ambiguous VRs such as 'US or SS', UN that the dictionary knows better) or
+    refuses it (VRs that do not exist)."""
     vr = raw.VR
     if vr == "UN":
         return None
@@ -528,7 +530,9 @@ def _raw_vr(raw: RawDataElement) -> str | None:
         vr = _dictionary_vr(raw.tag)
         if vr is None:
             return None
-    return vr if len(vr) == 2 else None
+    # A VR that does not exist (found by make test-fuzz: a flipped bit made a Time 'TL') must fail
+    # conversion, as on the converting path, rather than be kept or emptied under its unknown name.
+    return vr if vr in STANDARD_VR else None
 
 
 @lru_cache(maxsize=8192)

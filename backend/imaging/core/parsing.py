@@ -32,7 +32,7 @@ from typing import Any, BinaryIO, Final
 import numpy as np
 import pydicom
 from pydicom.charset import convert_encodings, default_encoding
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset, validate_file_meta
 from pydicom.encaps import generate_fragments, get_frame
 from pydicom.errors import InvalidDicomError
@@ -1123,7 +1123,13 @@ def _write_explicit_le(fp: DicomBytesIO, ds: Dataset, parent_encoding: str | lis
                 fp.write(struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value)))
                 fp.write(value)
                 continue
-        elif elem.VR == "SQ" and isinstance(value, Sequence) and value and all(map(_writes_as_read, value)):
+        elif (
+            isinstance(elem, DataElement)
+            and elem.VR == "SQ"
+            and isinstance(value, Sequence)
+            and value
+            and all(map(_writes_as_read, value))
+        ):
             _write_sequence(fp, tag, elem.is_undefined_length, value, convert_encodings(encoding))
             continue
         write_data_element(fp, ds.get_item(tag), encoding)
@@ -1141,9 +1147,7 @@ def _writes_as_read(item: Dataset) -> bool:
     )
 
 
-def _write_sequence(
-    fp: DicomBytesIO, tag: int, undefined_length: bool, items: Sequence, encodings: list[str]
-) -> None:
+def _write_sequence(fp: DicomBytesIO, tag: int, undefined_length: bool, items: Sequence, encodings: list[str]) -> None:
     """write_data_element + write_sequence + write_sequence_item for an explicit VR little endian SQ."""
     fp.write(struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, b"SQ", 0))
     length_at = fp.tell()
