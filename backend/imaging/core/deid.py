@@ -398,9 +398,9 @@ def _deidentify(ds: Dataset, *, policy: DeidPolicy, inplace: bool) -> DeidResult
     transfer_syntax = _transfer_syntax(out)
     _clean_dataset(out, ctx, depth=0)
 
-    out.PatientID = pseudonym
-    out.PatientName = pseudonym
-    out.PatientIdentityRemoved = "YES"
+    _set_text(out, 0x00100020, "LO", pseudonym)  # Patient ID
+    _set_text(out, 0x00100010, "PN", pseudonym)  # Patient's Name
+    _set_text(out, 0x00120062, "CS", "YES")  # Patient Identity Removed
     methods = ["ReadingRoom deid v1", "PS3.15 E.1 Basic Profile"]
     codes = [DEID_METHOD_CODES["basic"]]
     if policy.retain_longitudinal_modified_dates:
@@ -409,7 +409,7 @@ def _deidentify(ds: Dataset, *, policy: DeidPolicy, inplace: bool) -> DeidResult
     if policy.retain_patient_characteristics:
         methods.append("Retain Patient Characteristics")
         codes.append(DEID_METHOD_CODES["patient_characteristics"])
-    out.DeidentificationMethod = methods
+    _set_text(out, 0x00120063, "LO", methods)  # De-identification Method
     items = []
     for value, meaning in codes:
         item = Dataset()
@@ -418,7 +418,9 @@ def _deidentify(ds: Dataset, *, policy: DeidPolicy, inplace: bool) -> DeidResult
         item.CodeMeaning = meaning
         items.append(item)
     out.DeidentificationMethodCodeSequence = Sequence(items)
-    out.LongitudinalTemporalInformationModified = "MODIFIED" if policy.retain_longitudinal_modified_dates else "REMOVED"
+    _set_text(  # Longitudinal Temporal Information Modified
+        out, 0x00280303, "CS", "MODIFIED" if policy.retain_longitudinal_modified_dates else "REMOVED"
+    )
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"):
         if not get_str(out, keyword):
             raise ImagingError(Code.DEID_FAILED, f"The dataset has no {keyword}.", {"keyword": keyword})
@@ -463,9 +465,22 @@ def _clean_code_item(ds: Dataset, ctx: _Context) -> None:
     if meaning is None:
         value, scheme, meaning = REDACTED_CODE
         ctx.counts["code_redacted"] += 1
-    ds.CodeValue = value
-    ds.CodingSchemeDesignator = scheme
-    ds.CodeMeaning = meaning[:64]
+    _set_text(ds, 0x00080100, "SH", value)  # Code Value
+    _set_text(ds, 0x00080102, "SH", scheme)  # Coding Scheme Designator
+    _set_text(ds, 0x00080104, "LO", meaning[:64])  # Code Meaning
+
+
+def _set_text(ds: Dataset, tag: int, vr: str, value: str | list[str]) -> None:
+    """Set a value we made (never one copied from the input). In a dataset read as explicit VR little
+    endian an ASCII value is set as raw bytes, as the writer would encode it, so that it is copied."""
+    text = value if isinstance(value, str) else "\\".join(value)
+    if ds.original_encoding == (False, True) and text.isascii():
+        data = text.encode("ascii")
+        if len(data) % 2:
+            data += b" "
+        ds[tag] = RawDataElement(Tag(tag), vr, len(data), data, 0, False, True)
+    else:
+        ds[tag] = DataElement(tag, vr, value)
 
 
 def _clean_dataset(ds: Dataset, ctx: _Context, depth: int) -> None:
@@ -487,6 +502,8 @@ def _clean_dataset(ds: Dataset, ctx: _Context, depth: int) -> None:
             handled.add(time_tag)
             continue
         if isinstance(raw, RawDataElement):
+            if code_item and _keyword(tag) in _CODE_KEYWORDS:
+                continue  # already rebuilt from the dictionary (as raw values, see _set_text)
             if _clean_raw(ds, raw, ctx):
                 continue
             elem = _convert(ds, tag)
