@@ -271,6 +271,41 @@ def test_reindex_sorts_along_the_normal_then_by_instance_number(cast, client_for
     assert series.frame_count == 7
 
 
+def test_a_group_that_loses_a_row_race_is_retried_file_by_file(cast, client_for, monkeypatch) -> None:
+    # Grouped indexing creates study and series rows without savepoints. If another upload commits the
+    # same study between the group's lookup and its insert, the insert fails the whole group; the group
+    # must then land file by file in the existing rows, with nothing stored twice or left behind.
+    from django.db.models.query import QuerySet
+
+    monkeypatch.setenv("IMAGING_INGEST_PROCESSES", "1")
+    client = client_for(cast.owner)
+    files = _ct_variants(10)
+    first = _upload(client, cast.project.slug, *[(f"{i}.dcm", c) for i, c in enumerate(files[:2])])
+    assert first.status_code == 201, first.json()
+    real_first = QuerySet.first
+    missed: list[object] = []
+
+    def first_missing_the_study(self):  # the lookup runs before the other upload's row is visible
+        if self.model is Study and not missed:
+            missed.append(self)
+            return None
+        return real_first(self)
+
+    monkeypatch.setattr(QuerySet, "first", first_missing_the_study)
+    second = _upload(client, cast.project.slug, *[(f"b{i}.dcm", c) for i, c in enumerate(files[2:])])
+    assert second.status_code == 201, second.json()
+    assert second.json()["created"] == 8
+    assert missed, "the grouped path did not look the study up"
+    assert Study.objects.filter(project=cast.project).count() == 1
+    assert Series.objects.filter(project=cast.project).count() == 1
+    assert Instance.objects.filter(project=cast.project).count() == 10
+    assert Frame.objects.filter(series__project=cast.project).count() == 10
+    stored = [i.file for i in Instance.objects.filter(project=cast.project)]
+    assert all(default_storage.exists(path) for path in stored)
+    files_on_disk = [name for name in default_storage.listdir(str(Path(stored[0]).parent))[1]]
+    assert len(files_on_disk) == 10  # the failed group's copies were removed
+
+
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_grouped_indexing_keeps_per_file_outcomes(cast, client_for, monkeypatch, processes: str) -> None:
     # Groups of files share one transaction; each file must still get its own outcome: created, duplicate
