@@ -162,18 +162,22 @@ def _planted(source: Path, m: Markers, extra_tags: list[tuple[int, str]], privat
 
 
 # DEID_PROPERTY_EXAMPLES=5000 for a long hunt; 60 keeps the suite fast.
-@settings(
+_examples = settings(
     max_examples=int(os.environ.get("DEID_PROPERTY_EXAMPLES", "60")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-@given(
+_planted_inputs = given(
     source=st.sampled_from(_sources()),
     m=markers,
     extra_tags=st.lists(st.sampled_from(_public_tags()), max_size=25, unique=True),
     private_vrs=st.lists(st.sampled_from(sorted(PLANTED_VRS)), min_size=1, max_size=8),
     options=st.tuples(st.booleans(), st.booleans()),
 )
+
+
+@_examples
+@_planted_inputs
 def test_no_planted_marker_survives(
     source: Path, m: Markers, extra_tags: list[tuple[int, str]], private_vrs: list[str], options: tuple[bool, bool]
 ) -> None:
@@ -204,18 +208,8 @@ def test_no_planted_marker_survives(
     assert again.PatientIdentityRemoved == "YES"
 
 
-@settings(
-    max_examples=int(os.environ.get("DEID_PROPERTY_EXAMPLES", "60")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
-@given(
-    source=st.sampled_from(_sources()),
-    m=markers,
-    extra_tags=st.lists(st.sampled_from(_public_tags()), max_size=25, unique=True),
-    private_vrs=st.lists(st.sampled_from(sorted(PLANTED_VRS)), min_size=1, max_size=8),
-    options=st.tuples(st.booleans(), st.booleans()),
-)
+@_examples
+@_planted_inputs
 def test_no_planted_marker_survives_in_the_stored_file(
     source: Path, m: Markers, extra_tags: list[tuple[int, str]], private_vrs: list[str], options: tuple[bool, bool]
 ) -> None:
