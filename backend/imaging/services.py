@@ -12,7 +12,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, TypeVar
 
 import numpy as np
 from django.conf import settings
@@ -219,6 +219,7 @@ def _index(
 
 
 SeriesCache = dict[tuple[str, str, str], Series]
+RowT = TypeVar("RowT", Study, Series)
 
 
 def _series_for(*, project: Project, summary: InstanceSummary, cache: SeriesCache, grouped: bool = False) -> Series:
@@ -239,14 +240,7 @@ def _series_for(*, project: Project, summary: InstanceSummary, cache: SeriesCach
         "study_description": (s.study_description or "")[:128],
         "modalities": [s.modality] if s.modality else [],
     }
-    if grouped:
-        study = Study.objects.filter(project=project, study_instance_uid=s.study_instance_uid).first()
-        if study is None:
-            study = Study.objects.create(project=project, study_instance_uid=s.study_instance_uid, **study_fields)
-    else:
-        study, _ = Study.objects.get_or_create(
-            project=project, study_instance_uid=s.study_instance_uid, defaults=study_fields
-        )
+    study = _row(Study, study_fields, grouped, project=project, study_instance_uid=s.study_instance_uid)
     if s.modality and s.modality not in study.modalities:
         study.modalities = sorted({*study.modalities, s.modality})
         study.save(update_fields=["modalities", "updated_at"])
@@ -264,18 +258,18 @@ def _series_for(*, project: Project, summary: InstanceSummary, cache: SeriesCach
         "image_orientation": list(s.image_orientation_patient) if s.image_orientation_patient else None,
         "slice_thickness": s.slice_thickness,
     }
-    if grouped:
-        found = Series.objects.filter(study=study, series_instance_uid=s.series_instance_uid, split_key=key[2]).first()
-        series = found or Series.objects.create(
-            study=study, series_instance_uid=s.series_instance_uid, split_key=key[2], **series_fields
-        )
-    else:
-        series, _ = Series.objects.get_or_create(
-            study=study, series_instance_uid=s.series_instance_uid, split_key=key[2], defaults=series_fields
-        )
+    series = _row(
+        Series, series_fields, grouped, study=study, series_instance_uid=s.series_instance_uid, split_key=key[2]
+    )
     series.study = study
     cache[key] = series
     return series
+
+
+def _row(model: type[RowT], fields: dict[str, Any], grouped: bool, **lookup: Any) -> RowT:
+    if grouped:
+        return model.objects.filter(**lookup).first() or model.objects.create(**lookup, **fields)
+    return model.objects.get_or_create(**lookup, defaults=fields)[0]
 
 
 def _instance_row(

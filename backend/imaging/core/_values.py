@@ -35,7 +35,7 @@ def raw_value(ds: Dataset, keyword: str) -> Any:
             vr = elem.VR
             if vr in (None, "SQ", "UN"):
                 elem = ds[tag]
-            elif elem.value is not None and (vr in _ASCII_VRS or vr in _NUMBER_FORMATS):
+            elif elem.value is not None and (vr in _ASCII_VRS or vr in NUMBER_FORMATS):
                 return _decode_raw(elem.value, vr, elem.is_little_endian)
             else:
                 encoding = ds.original_character_set if tag != 0x00080005 else None
@@ -50,24 +50,31 @@ def raw_value(ds: Dataset, keyword: str) -> Any:
 # VRs whose characters are always from the default repertoire: decoded as Latin-1 like pydicom does, and
 # kept as strings (DS and IS too: the getters below parse numbers from their text).
 _ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
-_NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
+# struct formats of the binary number VRs (AT, a pair of US, is left to pydicom here).
+NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
 
 
 def _decode_raw(value: bytes, vr: str, little_endian: bool) -> Any:
     """A raw value as the getters need it, without building pydicom's value objects: numbers unpacked,
     strings split on the value delimiter after dropping the padding byte (pydicom's conversion)."""
-    fmt = _NUMBER_FORMATS.get(vr)
+    fmt = NUMBER_FORMATS.get(vr)
     if fmt is not None:
         size = struct.calcsize(fmt)
         if len(value) % size:
             return None  # pydicom refuses a value that is not a whole number of items
         numbers = struct.unpack(("<" if little_endian else ">") + fmt * (len(value) // size), value)
         return "" if not numbers else numbers[0] if len(numbers) == 1 else list(numbers)
+    parts = split_raw_strings(value)
+    return parts[0] if len(parts) == 1 else parts
+
+
+def split_raw_strings(value: bytes) -> list[str]:
+    """The values of a raw default-repertoire string element, as pydicom converts them: decoded as Latin-1,
+    one trailing padding byte dropped, split on the value delimiter."""
     text = value.decode("latin-1")
     if text.endswith((" ", "\x00")):
         text = text[:-1]
-    parts = text.split("\\")
-    return parts[0] if len(parts) == 1 else parts
+    return text.split("\\")
 
 
 def _as_list(value: Any) -> list[Any]:

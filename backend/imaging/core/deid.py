@@ -55,6 +55,7 @@ import hmac
 import importlib
 import pkgutil
 import re
+import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 from pydicom.valuerep import STANDARD_VR
 
-from ._values import get_str, get_strs
+from ._values import NUMBER_FORMATS, get_str, get_strs, split_raw_strings
 from .errors import Code, ImagingError
 from .parsing import check_raw_length
 from .uids import keyed_uid
@@ -516,7 +517,7 @@ def _clean_dataset(ds: Dataset, ctx: _Context, depth: int) -> None:
         ds.SegmentLabel = _segment_label(ds)
 
 
-_NUMBER_SIZES: Final = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "UV": 8, "SV": 8}
+_NUMBER_SIZES: Final = {**{vr: struct.calcsize(fmt) for vr, fmt in NUMBER_FORMATS.items()}, "AT": 4}
 # Values that pydicom's DS and IS conversion accepts and writes back unchanged (a subset: anything else,
 # spaces around a value included, is converted to find out).
 _DS_VALUE: Final = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -925,12 +926,7 @@ def _strings_of(ds: Dataset, tag: BaseTag) -> list[str]:
     """The values of a UI, DA, TM or DT element as strings, as pydicom converts them (a raw one unconverted)."""
     elem = ds.get_item(tag)
     if isinstance(elem, RawDataElement) and elem.value is not None:
-        # These VRs are ASCII; pydicom decodes them with its default (Latin-1) encoding, and drops one
-        # trailing padding byte before splitting the values.
-        text = elem.value.decode("latin-1")
-        if text.endswith((" ", "\x00")):
-            text = text[:-1]
-        return text.split("\\")
+        return split_raw_strings(elem.value)
     value = _convert(ds, tag).value
     if isinstance(value, (MultiValue, list, tuple)):
         return ["" if v is None else str(v) for v in value]

@@ -687,7 +687,7 @@ def _repair_uids(ds: Dataset, fp: BinaryIO, uid_context: str) -> list[str]:
 
 def _set_if_changed(ds: Dataset, keyword: str, value: str) -> None:
     # Assigning converts the element; one left raw is copied by the writer (and by de-identification).
-    if get_str(ds, keyword) != value or keyword not in ds:
+    if get_str(ds, keyword) != value:
         setattr(ds, keyword, value)
 
 

@@ -81,6 +81,33 @@ export function FormatChecklist<T extends string>(props: {
   );
 }
 
+/** An inline labelled select over a few numbers (histogram bins, days, a distance). */
+export function NumberSelect(props: {
+  label: ComponentChildren;
+  ariaLabel: string;
+  value: number;
+  options: readonly number[];
+  onChange: (value: number) => void;
+}) {
+  return (
+    <label class="field field--inline small">
+      {props.label}
+      <select
+        class="select"
+        aria-label={props.ariaLabel}
+        value={String(props.value)}
+        onChange={(e) => props.onChange(Number(e.currentTarget.value))}
+      >
+        {props.options.map((n) => (
+          <option key={n} value={String(n)}>
+            {n}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;

@@ -4,7 +4,7 @@ import { RefreshCw, ScanSearch } from "lucide-preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { type ApiError, api, toApiError } from "../api/client";
 import type { DuplicatesReport } from "../api/types";
-import { PageState, Spinner } from "../components/ui";
+import { NumberSelect, PageState, Spinner } from "../components/ui";
 import { notify } from "../state/notify";
 import { groupDuplicates } from "./duplicates";
 
@@ -77,16 +77,13 @@ export function DuplicatesPanel(props: { slug: string }) {
       <div class="panel__header">
         <h2 id="dup-title">Duplicates</h2>
         <div class="actions actions--tight">
-          <label class="field field--inline small">
-            Near: Hamming distance ≤
-            <select class="select" aria-label="Maximum distance" value={String(distance)} onChange={(e) => setDistance(Number(e.currentTarget.value))}>
-              {[0, 1, 2, 3, 4, 5, 6, 7, 8].map((d) => (
-                <option key={d} value={String(d)}>
-                  {d}
-                </option>
-              ))}
-            </select>
-          </label>
+          <NumberSelect
+            label="Near: Hamming distance ≤"
+            ariaLabel="Maximum distance"
+            value={distance}
+            options={[0, 1, 2, 3, 4, 5, 6, 7, 8]}
+            onChange={setDistance}
+          />
           <button class="button button--small" onClick={() => void load()} disabled={loading}>
             <RefreshCw size={14} /> Reload
           </button>

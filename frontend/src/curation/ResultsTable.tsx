@@ -149,18 +149,24 @@ export function ResultsTable(props: {
                   </td>
                 );
                 const project = showProject ? <td>{row.project}</td> : null;
+                const rowClass = props.selected.has(row.id) ? "row--selected" : "";
+                const lead = (thumbnail: Thumbnail | null, href: string, label: string) => (
+                  <>
+                    {check}
+                    <td>
+                      <Thumb project={row.project} thumbnail={thumbnail} alt={label} />
+                    </td>
+                    <td>
+                      <a href={href}>{label}</a>
+                    </td>
+                    {project}
+                  </>
+                );
                 if (target === "case") {
                   const r = row as CaseRow;
                   return (
-                    <tr key={r.id} data-id={r.id} class={props.selected.has(r.id) ? "row--selected" : ""}>
-                      {check}
-                      <td>
-                        <Thumb project={r.project} thumbnail={r.thumbnail} alt={`Case ${r.id}`} />
-                      </td>
-                      <td>
-                        <a href={`/projects/${r.project}/series/${r.series_id}`}>Case {r.id}</a>
-                      </td>
-                      {project}
+                    <tr key={r.id} data-id={r.id} class={rowClass}>
+                      {lead(r.thumbnail, `/projects/${r.project}/series/${r.series_id}`, `Case ${r.id}`)}
                       <td class="mono small" title={r.patient_key}>
                         {r.patient_key ? r.patient_key.slice(0, 12) : "—"}
                       </td>
@@ -204,15 +210,8 @@ export function ResultsTable(props: {
                 if (target === "series") {
                   const r = row as SeriesRow;
                   return (
-                    <tr key={r.id} data-id={r.id} class={props.selected.has(r.id) ? "row--selected" : ""}>
-                      {check}
-                      <td>
-                        <Thumb project={r.project} thumbnail={r.thumbnail} alt={`Series ${r.id}`} />
-                      </td>
-                      <td>
-                        <a href={`/projects/${r.project}/series/${r.id}`}>Series {r.id}</a>
-                      </td>
-                      {project}
+                    <tr key={r.id} data-id={r.id} class={rowClass}>
+                      {lead(r.thumbnail, `/projects/${r.project}/series/${r.id}`, `Series ${r.id}`)}
                       <td class="small">{r.series_description || "—"}</td>
                       <td>
                         <span class="badge badge--flush">{r.modality || "?"}</span> <span class="small">{r.body_part}</span>
@@ -226,7 +225,7 @@ export function ResultsTable(props: {
                 }
                 const r = row as StudyRow;
                 return (
-                  <tr key={r.id} data-id={r.id} class={props.selected.has(r.id) ? "row--selected" : ""}>
+                  <tr key={r.id} data-id={r.id} class={rowClass}>
                     {check}
                     <td>Study {r.id}</td>
                     {project}

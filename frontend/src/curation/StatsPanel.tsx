@@ -5,7 +5,7 @@ import { RefreshCw } from "lucide-preact";
 import { useEffect, useState } from "preact/hooks";
 import { type ApiError, api, toApiError } from "../api/client";
 import type { ApiLabel, CurationStats, Snapshot } from "../api/types";
-import { PageState, Spinner } from "../components/ui";
+import { NumberSelect, PageState, Spinner } from "../components/ui";
 import { notify } from "../state/notify";
 import { BarChart, HistogramChart, LineChart } from "./charts";
 import { PALETTE, daySeries, histogramBins } from "./plot";
@@ -79,26 +79,8 @@ export function StatsPanel(props: { slug: string; labels: ApiLabel[] }) {
               ))}
             </select>
           </label>
-          <label class="field field--inline small">
-            Bins
-            <select class="select" aria-label="Histogram bins" value={String(bins)} onChange={(e) => setBins(Number(e.currentTarget.value))}>
-              {[5, 10, 20, 50].map((n) => (
-                <option key={n} value={String(n)}>
-                  {n}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label class="field field--inline small">
-            Days
-            <select class="select" aria-label="Throughput days" value={String(days)} onChange={(e) => setDays(Number(e.currentTarget.value))}>
-              {[7, 30, 90, 365].map((n) => (
-                <option key={n} value={String(n)}>
-                  {n}
-                </option>
-              ))}
-            </select>
-          </label>
+          <NumberSelect label="Bins" ariaLabel="Histogram bins" value={bins} options={[5, 10, 20, 50]} onChange={setBins} />
+          <NumberSelect label="Days" ariaLabel="Throughput days" value={days} options={[7, 30, 90, 365]} onChange={setDays} />
           <button class="button button--small" onClick={() => void refresh()} disabled={refreshing}>
             {refreshing ? <Spinner size={14} /> : <RefreshCw size={14} />} Refresh statistics
           </button>
