@@ -7,6 +7,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from backend.accounts.models import User
 from backend.audit.models import AuditEvent, Outcome
+from backend.common.bulk import copy_insert
 from backend.common.middleware import current_request_id
 
 Scalar = str | int | float | bool | None
@@ -71,8 +72,8 @@ def audit_record(
 
 
 def audit_record_many(events: list[AuditEvent]) -> None:
-    """Insert rows built by audit_event in one statement (bulk ingest writes one row per instance)."""
-    AuditEvent.objects.bulk_create(events)
+    """Insert rows built by audit_event with one COPY (bulk ingest writes one row per instance)."""
+    copy_insert(events)
 
 
 def audit_detail(**values: Any) -> dict[str, Scalar]:

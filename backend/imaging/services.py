@@ -22,6 +22,7 @@ from django.utils import timezone
 from backend.accounts.models import User
 from backend.annotation.models import Project
 from backend.audit.services import audit_event, audit_record, audit_record_many
+from backend.common.bulk import copy_insert
 from backend.common.errors import ApplicationError, Conflict
 from backend.imaging import storage
 from backend.imaging.core.errors import ImagingError
@@ -372,8 +373,8 @@ def _index_group(
                     project=project, user=user, series=series, prepared=prepared, path=path, origin=origin
                 )
                 created.append((name, row, prepared))
-            Instance.objects.bulk_create([row for _, row, _ in created])
-            Frame.objects.bulk_create([f for _, row, prepared in created for f in _frame_rows(row, prepared.summary)])
+            copy_insert([row for _, row, _ in created], assign_ids=True)
+            copy_insert([f for _, row, prepared in created for f in _frame_rows(row, prepared.summary)])
             audit_record_many(
                 [
                     audit_event(
