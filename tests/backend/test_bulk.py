@@ -64,9 +64,10 @@ def test_rows_match_bulk_create_and_ids_are_assigned(cast) -> None:
     frames = [Frame(series=series, instance=obj, image_position=[0.0, 1.5, -2.0]) for obj in by_copy]
     copy_insert(frames)
     assert all(frame.pk is None for frame in frames)  # numbered by the table, not read back
-    assert list(Frame.objects.filter(instance__in=by_copy).values_list("image_position", flat=True)) == [
-        [0.0, 1.5, -2.0]
-    ] * 3
+    assert (
+        list(Frame.objects.filter(instance__in=by_copy).values_list("image_position", flat=True))
+        == [[0.0, 1.5, -2.0]] * 3
+    )
 
 
 def test_choices_and_defaults_of_audit_rows(cast) -> None:
