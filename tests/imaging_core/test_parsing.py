@@ -92,6 +92,38 @@ def test_raw_reads_and_the_fast_writer_match_pydicom(path: Path) -> None:
         assert dataset_to_bytes(ds) == expected.getvalue()
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"FileMetaInformationGroupLength": 7},  # a wrong stored length is recomputed
+        {"FileMetaInformationVersion": b""},  # empty: pydicom fills in 00\01
+        {"ImplementationClassUID": None, "ImplementationVersionName": None},
+        {"ImplementationVersionName": "ODD"},
+        {"SourceApplicationEntityTitle": "SCANNER1", "SendingApplicationEntityTitle": "ABC"},
+        {"PrivateInformationCreatorUID": "1.2.3", "PrivateInformation": b"\x01\x02\x03"},
+        {"MediaStorageSOPInstanceUID": "1.2.3.4"},  # the dataset's own UID wins, as in save_as
+    ],
+    ids=lambda change: ",".join(change) or "as-read",
+)
+def test_the_fast_writer_writes_file_meta_as_pydicom_does(change: dict[str, object]) -> None:
+    def variant() -> Dataset:
+        ds = pydicom.dcmread(io.BytesIO(CT_SMALL.read_bytes()))
+        for keyword, value in change.items():
+            if value is None:
+                del ds.file_meta[keyword]
+            else:
+                setattr(ds.file_meta, keyword, value)
+        return ds
+
+    expected = io.BytesIO()
+    variant().save_as(expected, enforce_file_format=True)
+    ours = variant()
+    before = [(elem.tag, elem.VR, elem.value) for elem in ours.file_meta]
+    assert dataset_to_bytes(ours) == expected.getvalue()
+    assert [(elem.tag, elem.VR, elem.value) for elem in ours.file_meta] == before  # the caller's meta untouched
+
+
 @pytest.mark.parametrize("path", all_dicom_files(), ids=lambda p: f"{p.parent.name}/{p.name}"[-60:])
 def test_every_shared_dicom_file_parses_or_is_refused_with_the_right_code(path: Path) -> None:
     data = path.read_bytes()

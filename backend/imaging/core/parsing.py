@@ -38,7 +38,7 @@ from pydicom.encaps import generate_fragments, get_frame
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import _read_file_meta_info, read_preamble
-from pydicom.filewriter import write_data_element, write_file_meta_info
+from pydicom.filewriter import write_data_element
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut
 from pydicom.pixels.utils import pixel_array
 from pydicom.sequence import Sequence
@@ -1077,7 +1077,12 @@ def _explicit_le_bytes(ds: Dataset) -> bytes | None:
         or (ds.preamble is not None and len(ds.preamble) != 128)
     ):
         return None
-    file_meta = copy.deepcopy(meta)
+    group_length = meta.get_item(0x00020000)
+    if group_length is not None and group_length.VR != "UL":
+        return None  # pydicom rewrites it in place assuming a 12-byte element; let it decide
+    # Shallow copies: validate_file_meta and the UID updates below assign values, and must not change the
+    # caller's file meta (a deep copy cost more than writing the rest of the file meta).
+    file_meta = FileMetaDataset({tag: copy.copy(elem) for tag, elem in meta._dict.items() if tag != 0x00020000})
     for meta_keyword, keyword in (
         ("MediaStorageSOPClassUID", "SOPClassUID"),
         ("MediaStorageSOPInstanceUID", "SOPInstanceUID"),
@@ -1092,9 +1097,53 @@ def _explicit_le_bytes(ds: Dataset) -> bytes | None:
     fp.is_implicit_VR, fp.is_little_endian = False, True
     fp.write(ds.preamble or b"\x00" * 128)
     fp.write(b"DICM")
-    write_file_meta_info(fp, file_meta, enforce_standard=True)
+    fp.write(_file_meta_bytes(file_meta))
     _write_explicit_le(fp, ds, default_encoding)
     return fp.getvalue()
+
+
+def _file_meta_bytes(file_meta: FileMetaDataset) -> bytes:
+    """write_file_meta_info(enforce_standard=True) for a validated file meta without a group length: the
+    group length element (computed), then each element; values of the few kinds file meta holds are
+    encoded here, anything else by pydicom's element writer."""
+    body = DicomBytesIO()
+    body.is_implicit_VR, body.is_little_endian = False, True
+    for tag in sorted(file_meta._dict):
+        elem = file_meta._dict[tag]
+        data = _simple_value_bytes(elem)
+        if data is None or len(data) > 0xFFFF:
+            write_data_element(body, file_meta.get_item(tag))
+            continue
+        vr = str(elem.VR)
+        if vr in _LONG_LENGTH_VRS:
+            body.write(struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, len(data)))
+        else:
+            body.write(struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(data)))
+        body.write(data)
+    rest = body.getvalue()
+    return struct.pack("<HH2sHL", 2, 0, b"UL", 4, len(rest)) + rest
+
+
+_META_PADDING: Final = {"UI": b"\x00", "OB": b"\x00", "SH": b" ", "AE": b" "}
+
+
+def _simple_value_bytes(elem: DataElement | RawDataElement) -> bytes | None:
+    """The encoded value of a short-length file meta element as pydicom writes it, or None to let pydicom
+    write it: converted single ASCII strings (UI, SH, AE) and bytes (OB), raw values of defined length."""
+    vr = elem.VR
+    padding = _META_PADDING.get(str(vr))
+    if padding is None:
+        return None
+    value = elem.value
+    if isinstance(elem, RawDataElement):
+        return value if isinstance(value, bytes) and elem.length == len(value) else None
+    if isinstance(value, str) and vr != "OB" and value.isascii() and "\\" not in value:
+        data = value.encode()
+    elif isinstance(value, bytes) and vr == "OB":
+        data = value
+    else:
+        return None
+    return data + padding if len(data) % 2 else data
 
 
 def _write_explicit_le(fp: DicomBytesIO, ds: Dataset, parent_encoding: str | list[str]) -> None:
