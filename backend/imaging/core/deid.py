@@ -76,7 +76,7 @@ from pydicom.valuerep import STANDARD_VR
 
 from ._values import NUMBER_FORMATS, get_str, get_strs, split_raw_strings
 from .errors import Code, ImagingError
-from .parsing import check_raw_length
+from .parsing import _UNDEFINED_LENGTH, check_raw_length
 from .uids import keyed_uid
 
 # --------------------------------------------------------------------------------------------------
@@ -602,10 +602,12 @@ def _clean_raw(ds: Dataset, raw: RawDataElement, ctx: _Context) -> bool:
         else:
             _remove(ds, tag, ctx)
         return True
-    if vr != "SQ" and action in _EMPTYING_ACTIONS:
-        # What _empty does, without parsing the value first: a zero-length value (a converted empty
-        # sequence, by contrast, keeps its undefined-length encoding, so sequences take the full path).
-        ds[tag] = raw._replace(value=b"", length=0)
+    if action in _EMPTYING_ACTIONS and (vr != "SQ" or action != "X/Z/U*"):
+        # What _empty does, without parsing the value first: a zero-length value. An emptied sequence
+        # keeps an undefined length, which pydicom's writer closes with a delimiter, as it does for a
+        # converted empty sequence of undefined length.
+        length = raw.length if vr == "SQ" and raw.length == _UNDEFINED_LENGTH else 0
+        ds[tag] = raw._replace(value=b"", length=length)
         ctx.counts["emptied"] += 1
         return True
     if action is not None:
