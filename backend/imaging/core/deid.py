@@ -537,15 +537,14 @@ _REBUILT_TEXT: Final = frozenset(
 )
 
 
-def _raw_vr(raw: RawDataElement) -> str | None:
-    """The element's VR as the file states it, else the dictionary's; None where pydicom resolves it on
-    conversion (unknown tags, ambiguous VRs such as 'US or SS', UN that the dictionary knows better) or
-    refuses it (VRs that do not exist)."""
-    vr = raw.VR
+def _raw_vr(vr: str | None, tag: int) -> str | None:
+    """A raw element's VR as the file states it (`vr`), else the dictionary's; None where pydicom resolves
+    it on conversion (unknown tags, ambiguous VRs such as 'US or SS', UN that the dictionary knows better)
+    or refuses it (VRs that do not exist)."""
     if vr == "UN":
         return None
     if vr is None:
-        vr = _dictionary_vr(raw.tag)
+        vr = _dictionary_vr(tag)
         if vr is None:
             return None
     # A VR that does not exist (found by make test-fuzz: a flipped bit made a Time 'TL') must fail
@@ -574,66 +573,88 @@ def _clean_raw(ds: Dataset, raw: RawDataElement, ctx: _Context) -> bool:
 
     Mirrors _clean_element/_policy_by_vr for every outcome it takes: removal, or keeping a value that the
     policy would keep unchanged (numbers, code strings, allowed binary data), whose bytes are checked to
-    convert cleanly first.
+    convert cleanly first. What to do with a tag depends only on the tag, the VR the file states and the
+    options, so it is decided once per combination (_raw_plan).
     """
-    tag = raw.tag
     value = raw.value
     if value is None:
         return False  # a deferred read: pydicom fetches it on conversion
     check_raw_length(raw)
-    group = tag.group
-    if tag.is_private or (group & 0xFF00) in (0x5000, 0x6000) or tag.element == 0 or group in (0x0000, 0x0002):
+    tag = raw.tag
+    policy = ctx.policy
+    plan, arg = _raw_plan(
+        tag, raw.VR, policy.retain_longitudinal_modified_dates, policy.retain_patient_characteristics
+    )
+    if plan == _KEEP:
+        return True
+    if plan == _REMOVE:
         _remove(ds, tag, ctx)
         return True
-    vr = _raw_vr(raw)
-    if vr is None:
-        return False
-    keyword = _keyword(tag)
-    action = _profile_action(tag, keyword, vr, ctx)
-    if action == "X" or (action in ("X/D", "D") and vr == "SQ"):
-        _remove(ds, tag, ctx)
-        return True
-    if vr == "UI" and action in (None, "U", "D"):
+    if plan == _NUMBERS:
+        return len(value) % arg == 0
+    if plan == _DECIMALS:
+        text = value.rstrip(b" \x00")
+        return not text or all(arg.fullmatch(part) for part in text.split(b"\\"))
+    if plan == _UIDS:
         _put_strings(ds, tag, [ctx.uid(v) for v in _strings_of(ds, tag)])
         return True
-    if vr in _DATE_VRS and action in (None, "C"):
-        if ctx.policy.retain_longitudinal_modified_dates and keyword not in _NEVER_SHIFT:
-            _shift_single(ds, tag, vr, ctx)
-        else:
-            _remove(ds, tag, ctx)
+    if plan == _SHIFT:
+        _shift_single(ds, tag, arg, ctx)
         return True
-    if action in _EMPTYING_ACTIONS and (vr != "SQ" or action != "X/Z/U*"):
+    if plan == _EMPTY:
         # What _empty does, without parsing the value first: a zero-length value. An emptied sequence
         # keeps an undefined length, which pydicom's writer closes with a delimiter, as it does for a
         # converted empty sequence of undefined length.
-        length = raw.length if vr == "SQ" and raw.length == _UNDEFINED_LENGTH else 0
+        length = raw.length if arg == "SQ" and raw.length == _UNDEFINED_LENGTH else 0
         ds[tag] = raw._replace(value=b"", length=length)
         ctx.counts["emptied"] += 1
         return True
+    if plan == _TEXT:
+        if not value.strip(b" \x00"):
+            return False  # empty, kept as it is: the full path does that
+        _remove(ds, tag, ctx)
+        return True
+    return False
+
+
+# _raw_plan outcomes; the second item of a plan is what the outcome needs.
+_FULL, _KEEP, _REMOVE, _NUMBERS, _DECIMALS, _UIDS, _SHIFT, _EMPTY, _TEXT = range(9)
+
+
+@lru_cache(maxsize=16384)
+def _raw_plan(tag: int, file_vr: str | None, retain_dates: bool, retain_characteristics: bool) -> tuple[int, Any]:
+    group = tag >> 16
+    if group & 1 or (group & 0xFF00) in (0x5000, 0x6000) or tag & 0xFFFF == 0 or group in (0x0000, 0x0002):
+        return _REMOVE, None
+    vr = _raw_vr(file_vr, tag)
+    if vr is None:
+        return _FULL, None
+    keyword = _keyword(tag)
+    action = _action_with_options(tag, keyword, vr, retain_dates, retain_characteristics)
+    if action == "X" or (action in ("X/D", "D") and vr == "SQ"):
+        return _REMOVE, None
+    if vr == "UI" and action in (None, "U", "D"):
+        return _UIDS, None
+    if vr in _DATE_VRS and action in (None, "C"):
+        return (_SHIFT, vr) if retain_dates and keyword not in _NEVER_SHIFT else (_REMOVE, None)
+    if action in _EMPTYING_ACTIONS and (vr != "SQ" or action != "X/Z/U*"):
+        return _EMPTY, vr
     if action is not None:
-        return False
+        return _FULL, None
     if vr in ("PN", "AE", "UR", "UN"):
-        _remove(ds, tag, ctx)
-        return True
+        return _REMOVE, None
     if vr in _BINARY_VRS:
-        if keyword not in _BINARY_ALLOWED:
-            _remove(ds, tag, ctx)
-        return True
+        return (_KEEP, None) if keyword in _BINARY_ALLOWED else (_REMOVE, None)
     if vr in _TEXT_VRS:
-        if keyword in _REBUILT_TEXT or not value.strip(b" \x00"):
-            return False  # rebuilt, or empty and kept as it is: the full path does either
-        _remove(ds, tag, ctx)
-        return True
+        return (_FULL, None) if keyword in _REBUILT_TEXT else (_TEXT, None)  # rebuilt by the full path
     size = _NUMBER_SIZES.get(vr)
     if size is not None:
-        return len(value) % size == 0
+        return _NUMBERS, size
     if vr == "CS":
-        return True  # any byte string converts; the profile names the identifying code strings
+        return _KEEP, None  # any byte string converts; the profile names the identifying code strings
     if vr in ("DS", "IS"):
-        pattern = _DS_VALUE if vr == "DS" else _IS_VALUE
-        text = value.rstrip(b" \x00")
-        return not text or all(pattern.fullmatch(part) for part in text.split(b"\\"))
-    return False  # SQ, AS: converted and cleaned
+        return _DECIMALS, _DS_VALUE if vr == "DS" else _IS_VALUE
+    return _FULL, None  # SQ, AS: converted and cleaned
 
 
 def _convert(ds: Dataset, tag: BaseTag) -> DataElement:
@@ -653,12 +674,21 @@ def _remove(ds: Dataset, tag: BaseTag, ctx: _Context, reason: str = "removed") -
 
 
 def _profile_action(tag: int, keyword: str, vr: str, ctx: _Context) -> str | None:
-    action = ctx.table.action(int(tag))
+    policy = ctx.policy
+    return _action_with_options(
+        tag, keyword, vr, policy.retain_longitudinal_modified_dates, policy.retain_patient_characteristics
+    )
+
+
+def _action_with_options(
+    tag: int, keyword: str, vr: str, retain_dates: bool, retain_characteristics: bool
+) -> str | None:
+    action = profile_table().action(int(tag))
     if action is None:
         return None
-    if ctx.policy.retain_patient_characteristics and keyword in _PATIENT_CHARACTERISTICS:
+    if retain_characteristics and keyword in _PATIENT_CHARACTERISTICS:
         return "K"
-    if ctx.policy.retain_longitudinal_modified_dates and vr in _DATE_VRS and keyword not in _NEVER_SHIFT:
+    if retain_dates and vr in _DATE_VRS and keyword not in _NEVER_SHIFT:
         return "C"
     return action
 
@@ -880,7 +910,7 @@ def _vr_and_keyword(ds: Dataset, tag: BaseTag) -> tuple[str | None, str]:
     """VR and keyword without converting a raw element (a raw one of unresolvable VR is converted)."""
     elem = ds.get_item(tag)
     if isinstance(elem, RawDataElement):
-        vr = _raw_vr(elem)
+        vr = _raw_vr(elem.VR, tag)
         if vr is not None:
             return vr, _keyword(tag)
         elem = _convert(ds, tag)
@@ -941,7 +971,7 @@ def _put_strings(ds: Dataset, tag: BaseTag, values: list[str]) -> None:
     if isinstance(elem, RawDataElement):
         data = "\\".join(values).encode("ascii")  # rebuilt UIDs and dates are ASCII
         if len(data) % 2:
-            data += b"\x00" if _raw_vr(elem) == "UI" else b" "
+            data += b"\x00" if _raw_vr(elem.VR, tag) == "UI" else b" "
         ds[tag] = elem._replace(value=data, length=len(data))
     else:
         elem.value = values if len(values) > 1 else values[0]
