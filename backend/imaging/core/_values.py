@@ -14,9 +14,10 @@ from typing import Any
 
 from pydicom.charset import default_encoding
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import RawDataElement, convert_raw_data_element
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import Tag
 
 
 def raw_value(ds: Dataset, keyword: str) -> Any:
@@ -75,6 +76,19 @@ def split_raw_strings(value: bytes) -> list[str]:
     if text.endswith((" ", "\x00")):
         text = text[:-1]
     return text.split("\\")
+
+
+def set_ascii(ds: Dataset, tag: int, vr: str, value: str | list[str]) -> None:
+    """Set a value we made (never one copied from the input). In a dataset read as explicit VR little
+    endian an ASCII value is set as raw bytes, as the writer would encode it, so that it is copied."""
+    text = value if isinstance(value, str) else "\\".join(value)
+    if ds.original_encoding == (False, True) and text.isascii():
+        data = text.encode("ascii")
+        if len(data) % 2:
+            data += b"\x00" if vr == "UI" else b" "
+        ds[tag] = RawDataElement(Tag(tag), vr, len(data), data, 0, False, True)
+    else:
+        ds[tag] = DataElement(tag, vr, value)
 
 
 def _as_list(value: Any) -> list[Any]:

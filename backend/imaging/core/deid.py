@@ -74,7 +74,7 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 from pydicom.valuerep import STANDARD_VR
 
-from ._values import NUMBER_FORMATS, get_str, get_strs, split_raw_strings
+from ._values import NUMBER_FORMATS, get_str, get_strs, set_ascii, split_raw_strings
 from .errors import Code, ImagingError
 from .parsing import _UNDEFINED_LENGTH, check_raw_length
 from .uids import keyed_uid
@@ -175,6 +175,9 @@ _BLANK_INSTEAD_OF_REMOVE: Final = frozenset({"ContentDescription", "PositionRefe
 _CODE_KEYWORDS: Final = frozenset(
     {"CodeValue", "CodingSchemeDesignator", "CodeMeaning", "CodingSchemeVersion", "LongCodeValue", "URNCodeValue"}
 )
+_CODE_TAGS: Final = frozenset(tag_for_keyword(keyword) for keyword in _CODE_KEYWORDS)
+# CodingSchemeDesignator, CodeValue, LongCodeValue, URNCodeValue: any of them makes an item a code item.
+_CODE_ITEM_MARKERS: Final = (0x00080102, 0x00080100, 0x00080119, 0x00080120)
 REDACTED_CODE: Final = ("REDACTED", "99RRDEID", "Redacted code")
 
 _VENDORS: Final = (
@@ -399,9 +402,9 @@ def _deidentify(ds: Dataset, *, policy: DeidPolicy, inplace: bool) -> DeidResult
     transfer_syntax = _transfer_syntax(out)
     _clean_dataset(out, ctx, depth=0)
 
-    _set_text(out, 0x00100020, "LO", pseudonym)  # Patient ID
-    _set_text(out, 0x00100010, "PN", pseudonym)  # Patient's Name
-    _set_text(out, 0x00120062, "CS", "YES")  # Patient Identity Removed
+    set_ascii(out, 0x00100020, "LO", pseudonym)  # Patient ID
+    set_ascii(out, 0x00100010, "PN", pseudonym)  # Patient's Name
+    set_ascii(out, 0x00120062, "CS", "YES")  # Patient Identity Removed
     methods = ["ReadingRoom deid v1", "PS3.15 E.1 Basic Profile"]
     codes = [DEID_METHOD_CODES["basic"]]
     if policy.retain_longitudinal_modified_dates:
@@ -410,7 +413,7 @@ def _deidentify(ds: Dataset, *, policy: DeidPolicy, inplace: bool) -> DeidResult
     if policy.retain_patient_characteristics:
         methods.append("Retain Patient Characteristics")
         codes.append(DEID_METHOD_CODES["patient_characteristics"])
-    _set_text(out, 0x00120063, "LO", methods)  # De-identification Method
+    set_ascii(out, 0x00120063, "LO", methods)  # De-identification Method
     items = []
     for value, meaning in codes:
         item = Dataset()
@@ -419,7 +422,7 @@ def _deidentify(ds: Dataset, *, policy: DeidPolicy, inplace: bool) -> DeidResult
         item.CodeMeaning = meaning
         items.append(item)
     out.DeidentificationMethodCodeSequence = Sequence(items)
-    _set_text(  # Longitudinal Temporal Information Modified
+    set_ascii(  # Longitudinal Temporal Information Modified
         out, 0x00280303, "CS", "MODIFIED" if policy.retain_longitudinal_modified_dates else "REMOVED"
     )
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"):
@@ -453,35 +456,22 @@ _MAX_DEPTH: Final = 64
 
 
 def _is_code_item(ds: Dataset) -> bool:
-    return "CodingSchemeDesignator" in ds or "CodeValue" in ds or "LongCodeValue" in ds or "URNCodeValue" in ds
+    elements = ds._dict
+    return any(tag in elements for tag in _CODE_ITEM_MARKERS)
 
 
 def _clean_code_item(ds: Dataset, ctx: _Context) -> None:
     scheme = get_str(ds, "CodingSchemeDesignator") or ""
     value = get_str(ds, "CodeValue") or ""
     meaning = known_code_meaning(scheme, value) if scheme and value else None
-    for keyword in _CODE_KEYWORDS:
-        if keyword in ds:
-            del ds[keyword]
+    for tag in _CODE_TAGS & ds._dict.keys():
+        del ds[tag]
     if meaning is None:
         value, scheme, meaning = REDACTED_CODE
         ctx.counts["code_redacted"] += 1
-    _set_text(ds, 0x00080100, "SH", value)  # Code Value
-    _set_text(ds, 0x00080102, "SH", scheme)  # Coding Scheme Designator
-    _set_text(ds, 0x00080104, "LO", meaning[:64])  # Code Meaning
-
-
-def _set_text(ds: Dataset, tag: int, vr: str, value: str | list[str]) -> None:
-    """Set a value we made (never one copied from the input). In a dataset read as explicit VR little
-    endian an ASCII value is set as raw bytes, as the writer would encode it, so that it is copied."""
-    text = value if isinstance(value, str) else "\\".join(value)
-    if ds.original_encoding == (False, True) and text.isascii():
-        data = text.encode("ascii")
-        if len(data) % 2:
-            data += b" "
-        ds[tag] = RawDataElement(Tag(tag), vr, len(data), data, 0, False, True)
-    else:
-        ds[tag] = DataElement(tag, vr, value)
+    set_ascii(ds, 0x00080100, "SH", value)  # Code Value
+    set_ascii(ds, 0x00080102, "SH", scheme)  # Coding Scheme Designator
+    set_ascii(ds, 0x00080104, "LO", meaning[:64])  # Code Meaning
 
 
 def _clean_dataset(ds: Dataset, ctx: _Context, depth: int) -> None:
@@ -503,8 +493,8 @@ def _clean_dataset(ds: Dataset, ctx: _Context, depth: int) -> None:
             handled.add(time_tag)
             continue
         if isinstance(raw, RawDataElement):
-            if code_item and _keyword(tag) in _CODE_KEYWORDS:
-                continue  # already rebuilt from the dictionary (as raw values, see _set_text)
+            if code_item and tag in _CODE_TAGS:
+                continue  # already rebuilt from the dictionary (as raw values, see set_ascii)
             if _clean_raw(ds, raw, ctx):
                 continue
             elem = _convert(ds, tag)
@@ -582,9 +572,7 @@ def _clean_raw(ds: Dataset, raw: RawDataElement, ctx: _Context) -> bool:
     check_raw_length(raw)
     tag = raw.tag
     policy = ctx.policy
-    plan, arg = _raw_plan(
-        tag, raw.VR, policy.retain_longitudinal_modified_dates, policy.retain_patient_characteristics
-    )
+    plan, arg = _raw_plan(tag, raw.VR, policy.retain_longitudinal_modified_dates, policy.retain_patient_characteristics)
     if plan == _KEEP:
         return True
     if plan == _REMOVE:

@@ -72,6 +72,7 @@ from ._values import (
     get_str,
     get_strs,
     raw_value,
+    set_ascii,
 )
 from .errors import Code, ImagingError
 from .uids import derived_uid, is_valid_uid
@@ -686,9 +687,17 @@ def _repair_uids(ds: Dataset, fp: BinaryIO, uid_context: str) -> list[str]:
 
 
 def _set_if_changed(ds: Dataset, keyword: str, value: str) -> None:
-    # Assigning converts the element; one left raw is copied by the writer (and by de-identification).
+    # One left raw, or set raw, is copied by the writer (and kept raw by de-identification).
     if get_str(ds, keyword) != value:
-        setattr(ds, keyword, value)
+        set_ascii(ds, _UID_TAGS[keyword], "UI", value)
+
+
+_UID_TAGS: Final = {
+    "SOPClassUID": 0x00080016,
+    "SOPInstanceUID": 0x00080018,
+    "StudyInstanceUID": 0x0020000D,
+    "SeriesInstanceUID": 0x0020000E,
+}
 
 
 def _sha256_of(fp: BinaryIO) -> str:
