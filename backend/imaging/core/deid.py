@@ -175,7 +175,7 @@ _BLANK_INSTEAD_OF_REMOVE: Final = frozenset({"ContentDescription", "PositionRefe
 _CODE_KEYWORDS: Final = frozenset(
     {"CodeValue", "CodingSchemeDesignator", "CodeMeaning", "CodingSchemeVersion", "LongCodeValue", "URNCodeValue"}
 )
-_CODE_TAGS: Final = frozenset(tag_for_keyword(keyword) for keyword in _CODE_KEYWORDS)
+_CODE_TAGS: Final = frozenset(int(tag_for_keyword(keyword) or 0) for keyword in _CODE_KEYWORDS)
 # CodingSchemeDesignator, CodeValue, LongCodeValue, URNCodeValue: any of them makes an item a code item.
 _CODE_ITEM_MARKERS: Final = (0x00080102, 0x00080100, 0x00080119, 0x00080120)
 REDACTED_CODE: Final = ("REDACTED", "99RRDEID", "Redacted code")
@@ -579,7 +579,7 @@ def _clean_raw(ds: Dataset, raw: RawDataElement, ctx: _Context) -> bool:
         _remove(ds, tag, ctx)
         return True
     if plan == _NUMBERS:
-        return len(value) % arg == 0
+        return bool(len(value) % arg == 0)
     if plan == _DECIMALS:
         text = value.rstrip(b" \x00")
         return not text or all(arg.fullmatch(part) for part in text.split(b"\\"))
