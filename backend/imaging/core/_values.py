@@ -48,6 +48,16 @@ def raw_value(ds: Dataset, keyword: str) -> Any:
     return elem.value
 
 
+def peek_value(ds: Dataset, tag: int) -> Any:
+    """The value pydicom would give for `tag` (None when absent), converting a raw element for this read
+    only: the element stays raw in the dataset, and the writer keeps copying its bytes."""
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]
+    if isinstance(elem, RawDataElement) and elem.value is not None and elem.VR not in (None, "SQ", "UN"):
+        encoding = ds.original_character_set if tag != 0x00080005 else None
+        return convert_raw_data_element(elem, encoding=encoding or default_encoding, ds=ds).value
+    return None if elem is None else ds[tag].value
+
+
 # VRs whose characters are always from the default repertoire: decoded as Latin-1 like pydicom does, and
 # kept as strings (DS and IS too: the getters below parse numbers from their text).
 _ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})

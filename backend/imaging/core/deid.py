@@ -74,7 +74,7 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 from pydicom.valuerep import STANDARD_VR
 
-from ._values import NUMBER_FORMATS, get_str, get_strs, set_ascii, split_raw_strings
+from ._values import NUMBER_FORMATS, get_str, get_strs, peek_value, set_ascii, split_raw_strings
 from .errors import Code, ImagingError
 from .parsing import _UNDEFINED_LENGTH, check_raw_length
 from .uids import keyed_uid
@@ -414,14 +414,12 @@ def _deidentify(ds: Dataset, *, policy: DeidPolicy, inplace: bool) -> DeidResult
         methods.append("Retain Patient Characteristics")
         codes.append(DEID_METHOD_CODES["patient_characteristics"])
     set_ascii(out, 0x00120063, "LO", methods)  # De-identification Method
-    items = []
-    for value, meaning in codes:
-        item = Dataset()
-        item.CodeValue = value
-        item.CodingSchemeDesignator = "DCM"
-        item.CodeMeaning = meaning
-        items.append(item)
-    out.DeidentificationMethodCodeSequence = Sequence(items)
+    if out.original_encoding == (False, True):
+        # The same few bytes for every file of a project: encoded once, copied by the writer.
+        data = _method_codes_bytes(tuple(codes))
+        out[0x00120064] = RawDataElement(Tag(0x00120064), "SQ", len(data), data, 0, False, True)
+    else:
+        out.DeidentificationMethodCodeSequence = _method_codes(codes)
     set_ascii(  # Longitudinal Temporal Information Modified
         out, 0x00280303, "CS", "MODIFIED" if policy.retain_longitudinal_modified_dates else "REMOVED"
     )
@@ -430,8 +428,8 @@ def _deidentify(ds: Dataset, *, policy: DeidPolicy, inplace: bool) -> DeidResult
             raise ImagingError(Code.DEID_FAILED, f"The dataset has no {keyword}.", {"keyword": keyword})
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(str(out.SOPClassUID))
-    meta.MediaStorageSOPInstanceUID = UID(str(out.SOPInstanceUID))
+    meta.MediaStorageSOPClassUID = UID(str(peek_value(out, 0x00080016)))  # SOP Class UID
+    meta.MediaStorageSOPInstanceUID = UID(str(peek_value(out, 0x00080018)))  # SOP Instance UID
     meta.TransferSyntaxUID = UID(transfer_syntax)
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     out.file_meta = meta
@@ -439,6 +437,31 @@ def _deidentify(ds: Dataset, *, policy: DeidPolicy, inplace: bool) -> DeidResult
     return DeidResult(
         dataset=out, patient_pseudonym=pseudonym, actions=dict(ctx.counts), profile_source=ctx.table.source
     )
+
+
+def _method_codes(codes: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> Sequence:
+    items = []
+    for value, meaning in codes:
+        item = Dataset()
+        item.CodeValue = value
+        item.CodingSchemeDesignator = "DCM"
+        item.CodeMeaning = meaning
+        items.append(item)
+    return Sequence(items)
+
+
+@lru_cache(maxsize=8)
+def _method_codes_bytes(codes: tuple[tuple[str, str], ...]) -> bytes:
+    """The value of DeidentificationMethodCodeSequence as pydicom writes it in explicit VR little endian."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    holder = Dataset()
+    holder.DeidentificationMethodCodeSequence = _method_codes(codes)
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = False, True
+    write_dataset(fp, holder)
+    return fp.getvalue()[12:]  # after tag, VR, reserved bytes and the 4-byte length
 
 
 def _transfer_syntax(ds: Dataset) -> str:

@@ -71,6 +71,7 @@ from ._values import (
     get_int,
     get_str,
     get_strs,
+    peek_value,
     raw_value,
     set_ascii,
 )
@@ -1092,11 +1093,8 @@ def _explicit_le_bytes(ds: Dataset) -> bytes | None:
     # Shallow copies: validate_file_meta and the UID updates below assign values, and must not change the
     # caller's file meta (a deep copy cost more than writing the rest of the file meta).
     file_meta = FileMetaDataset({tag: copy.copy(elem) for tag, elem in meta._dict.items() if tag != 0x00020000})
-    for meta_keyword, keyword in (
-        ("MediaStorageSOPClassUID", "SOPClassUID"),
-        ("MediaStorageSOPInstanceUID", "SOPInstanceUID"),
-    ):
-        in_meta, in_dataset = file_meta.get(meta_keyword), ds.get(keyword)
+    for meta_keyword, tag in (("MediaStorageSOPClassUID", 0x00080016), ("MediaStorageSOPInstanceUID", 0x00080018)):
+        in_meta, in_dataset = file_meta.get(meta_keyword), peek_value(ds, tag)
         if in_meta is None or (in_dataset and in_dataset != in_meta):
             setattr(file_meta, meta_keyword, in_dataset)
     validate_file_meta(file_meta, enforce_standard=True)
