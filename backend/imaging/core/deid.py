@@ -595,7 +595,9 @@ def _clean_raw(ds: Dataset, raw: RawDataElement, ctx: _Context) -> bool:
     check_raw_length(raw)
     tag = raw.tag
     policy = ctx.policy
-    plan, arg = _raw_plan(tag, raw.VR, policy.retain_longitudinal_modified_dates, policy.retain_patient_characteristics)
+    plan, arg = _raw_plan(
+        int(tag), raw.VR, policy.retain_longitudinal_modified_dates, policy.retain_patient_characteristics
+    )
     if plan == _KEEP:
         return True
     if plan == _REMOVE:
