@@ -326,6 +326,27 @@ def test_deferred_path_drops_removed_elements_unparsed_and_keeps_the_rest_raw() 
         _ = elem.value
 
 
+@pytest.mark.parametrize("undefined_length", [True, False])
+def test_a_sequence_the_profile_empties_is_written_as_the_converting_path_writes_it(undefined_length: bool) -> None:
+    # Referenced Study Sequence (X/Z) and Referenced Performed Procedure Step Sequence (X/Z/D): emptied.
+    ds = load(CT_SMALL)
+    for keyword in ("ReferencedStudySequence", "ReferencedPerformedProcedureStepSequence"):
+        item = Dataset()
+        item.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+        item.ReferencedSOPInstanceUID = "1.2.3.4.5.6"
+        setattr(ds, keyword, Sequence([item]))
+        ds[keyword].is_undefined_length = undefined_length
+    data = dataset_to_bytes(ds)
+    outcomes = [
+        dataset_to_bytes(deidentify(load_dicom(data, convert_values=convert).dataset, policy=POLICY).dataset)
+        for convert in (True, False)
+    ]
+    assert outcomes[0] == outcomes[1]
+    out = pydicom.dcmread(io.BytesIO(outcomes[1]))
+    assert len(out.ReferencedStudySequence) == 0 and len(out.ReferencedPerformedProcedureStepSequence) == 0
+    assert b"1.2.3.4.5.6" not in outcomes[1]
+
+
 def test_deferred_path_refuses_a_short_element_inside_a_kept_sequence() -> None:
     ds = load(CT_SMALL)
     item = Dataset()

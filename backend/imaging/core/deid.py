@@ -76,7 +76,7 @@ from pydicom.valuerep import STANDARD_VR
 
 from ._values import NUMBER_FORMATS, get_str, get_strs, peek_value, set_ascii, split_raw_strings
 from .errors import Code, ImagingError
-from .parsing import _UNDEFINED_LENGTH, check_raw_length
+from .parsing import check_raw_length
 from .uids import keyed_uid
 
 # --------------------------------------------------------------------------------------------------
@@ -615,11 +615,10 @@ def _clean_raw(ds: Dataset, raw: RawDataElement, ctx: _Context) -> bool:
         _shift_single(ds, tag, arg, ctx)
         return True
     if plan == _EMPTY:
-        # What _empty does, without parsing the value first: a zero-length value. An emptied sequence
-        # keeps an undefined length, which pydicom's writer closes with a delimiter, as it does for a
-        # converted empty sequence of undefined length.
-        length = raw.length if arg == "SQ" and raw.length == _UNDEFINED_LENGTH else 0
-        ds[tag] = raw._replace(value=b"", length=length)
+        # What _empty does, without parsing the value first: a zero-length value. A raw sequence has a
+        # defined length (pydicom reads undefined-length ones as it meets them), written as 0 like a
+        # converted empty sequence of defined length.
+        ds[tag] = raw._replace(value=b"", length=0)
         ctx.counts["emptied"] += 1
         return True
     if plan == _TEXT:
@@ -651,7 +650,7 @@ def _raw_plan(tag: int, file_vr: str | None, retain_dates: bool, retain_characte
     if vr in _DATE_VRS and action in (None, "C"):
         return (_SHIFT, vr) if retain_dates and keyword not in _NEVER_SHIFT else (_REMOVE, None)
     if action in _EMPTYING_ACTIONS and (vr != "SQ" or action != "X/Z/U*"):
-        return _EMPTY, vr
+        return _EMPTY, None
     if action is not None:
         return _FULL, None
     if vr in ("PN", "AE", "UR", "UN"):
