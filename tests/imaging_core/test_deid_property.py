@@ -25,7 +25,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from backend.imaging.core.deid import DeidPolicy, deidentify
+from backend.imaging.core.deid import REDACTED_CODE, DeidPolicy, deidentify
 from backend.imaging.core.parsing import dataset_to_bytes, read_dicom
 from backend.imaging.prepare import DeidSettings, prepare_instance
 
@@ -97,8 +97,12 @@ class Markers:
         return [self.text, self.date, self.time, self.uid]
 
 
+# Hypothesis also tries string constants of the code under test: the de-identifier's own placeholder
+# for a code it does not know ("99RRDEID") is written whenever a planted code item is redacted, so it is
+# not a marker that could prove a leak.
+_OWN_TEXT = " ".join(REDACTED_CODE)
 text_markers = st.text(ALNUM, min_size=8, max_size=8).filter(
-    lambda s: any(c.isalpha() for c in s) and any(c.isdigit() for c in s)
+    lambda s: any(c.isalpha() for c in s) and any(c.isdigit() for c in s) and s not in _OWN_TEXT
 )
 markers = st.builds(
     Markers,
