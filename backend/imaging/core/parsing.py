@@ -42,7 +42,7 @@ from pydicom.filewriter import write_data_element
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut
 from pydicom.pixels.utils import pixel_array
 from pydicom.sequence import Sequence
-from pydicom.tag import BaseTag
+from pydicom.tag import BaseTag, Tag
 from pydicom.uid import (
     HTJ2K,
     JPEG2000,
@@ -690,15 +690,7 @@ def _repair_uids(ds: Dataset, fp: BinaryIO, uid_context: str) -> list[str]:
 def _set_if_changed(ds: Dataset, keyword: str, value: str) -> None:
     # One left raw, or set raw, is copied by the writer (and kept raw by de-identification).
     if get_str(ds, keyword) != value:
-        set_ascii(ds, _UID_TAGS[keyword], "UI", value)
-
-
-_UID_TAGS: Final = {
-    "SOPClassUID": 0x00080016,
-    "SOPInstanceUID": 0x00080018,
-    "StudyInstanceUID": 0x0020000D,
-    "SeriesInstanceUID": 0x0020000E,
-}
+        set_ascii(ds, int(Tag(keyword)), "UI", value)
 
 
 def _sha256_of(fp: BinaryIO) -> str:
