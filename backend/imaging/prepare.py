@@ -3,15 +3,18 @@ batch can run it in worker processes while the parent indexes finished files in 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import multiprocessing
 import os
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from backend.common.memory import keep_freed_memory
@@ -35,12 +38,21 @@ class DeidSettings:
 
 @dataclass(frozen=True)
 class Prepared:
-    content: bytes
+    content: bytes | None  # None once written to `staged`
+    size: int
     digest: str
     source_mac: str
     summary: InstanceSummary
     transfer_syntax_uid: str
     quarantine: str | None
+    staged: str | None = None  # a file holding the content, written by the process that prepared it
+
+    def body(self) -> bytes | Path:
+        """What storage saves: the bytes, or the staged file."""
+        if self.content is not None:
+            return self.content
+        assert self.staged is not None
+        return Path(self.staged)
 
 
 def prepare_instance(
@@ -69,6 +81,7 @@ def prepare_instance(
     summary = summarize_or_refuse(dataset)  # after writing: reading a value converts it, and raw ones copy faster
     return Prepared(
         content=content,
+        size=len(content),
         digest=hashlib.sha256(content).hexdigest(),
         source_mac=source_mac,
         summary=summary,
@@ -92,12 +105,30 @@ def _source_mac(source: BinaryIO | bytes, key: bytes) -> str:
 Outcome = tuple[str, Any]  # ("ok", Prepared) or ("error", (code, message, extra))
 
 
-def _prepare_job(data: bytes, deid: DeidSettings, max_pixel_bytes: int, uid_context: str) -> Outcome:
+def _prepare_job(
+    data: bytes, deid: DeidSettings, max_pixel_bytes: int, uid_context: str, stage_dir: str | None = None
+) -> Outcome:
     # Exceptions with keyword-rich constructors do not pickle reliably; send their fields instead.
     try:
-        return "ok", prepare_instance(data, deid=deid, max_pixel_bytes=max_pixel_bytes, uid_context=uid_context)
+        prepared = prepare_instance(data, deid=deid, max_pixel_bytes=max_pixel_bytes, uid_context=uid_context)
     except ImagingError as error:
         return "error", (error.code, error.message, error.extra)
+    return "ok", prepared if stage_dir is None else _stage(prepared, stage_dir)
+
+
+def _stage(prepared: Prepared, directory: str) -> Prepared:
+    """Write the content to a file of its own, so that only its name goes back to the parent, which then
+    links the file into storage: the bytes are neither pickled through a pipe nor written by the one
+    process that every file of a batch waits on."""
+    assert prepared.content is not None
+    fd, path = tempfile.mkstemp(suffix=".dcm", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(prepared.content)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return dataclasses.replace(prepared, content=None, staged=path)
 
 
 _pool: ProcessPoolExecutor | None = None
@@ -145,9 +176,11 @@ def prepare_groups(
     max_pixel_bytes: int,
     uid_context: str,
     min_group: int = 8,
+    stage_dir: str | None = None,
 ) -> Iterator[list[tuple[str, Outcome]]]:
     """Prepare files (in worker processes where this process may start them) and yield the results in
     input order, in groups of at least `min_group` (fewer only at the end) plus whatever else has finished.
+    Worker processes stage their results in `stage_dir` when it is given (see `_stage`).
 
     The caller indexes a group in one transaction; each commit waits for a WAL flush, so a few larger
     groups beat many small ones, while the pool keeps preparing the next group meanwhile.
@@ -163,7 +196,9 @@ def prepare_groups(
             yield group
         return
     pool = _get_pool()
-    pending = deque((name, pool.submit(_prepare_job, data, deid, max_pixel_bytes, uid_context)) for name, data in items)
+    pending = deque(
+        (name, pool.submit(_prepare_job, data, deid, max_pixel_bytes, uid_context, stage_dir)) for name, data in items
+    )
     while pending:
         group = []
         while pending and (len(group) < min_group or pending[0][1].done()):

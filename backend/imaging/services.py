@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal, TypeVar
 
@@ -36,7 +37,7 @@ from backend.imaging.models import (
     Series,
     Study,
 )
-from backend.imaging.prepare import DeidSettings, Prepared, prepare_groups, prepare_instance
+from backend.imaging.prepare import DeidSettings, Prepared, parallel_available, prepare_groups, prepare_instance
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def instance_ingest(
 
 def _store_and_index(*, project: Project, user: User | None, prepared: Prepared, origin: str) -> IngestResult:
     summary = prepared.summary
-    content, digest, quarantine = prepared.content, prepared.digest, prepared.quarantine
+    digest, quarantine = prepared.digest, prepared.quarantine
     stored: str | None = None
     try:
         with transaction.atomic():
@@ -152,7 +153,7 @@ def _store_and_index(*, project: Project, user: User | None, prepared: Prepared,
                 ).first()
                 if held is not None:
                     return IngestResult("quarantined", quarantine_id=held.pk, reason=held.reason)
-                stored = storage.file_save(storage.quarantine_path(project.pk, digest), content)
+                stored = storage.file_save(storage.quarantine_path(project.pk, digest), prepared.body())
                 held = QuarantinedFile.objects.create(
                     project=project,
                     file=stored,
@@ -175,15 +176,13 @@ def _store_and_index(*, project: Project, user: User | None, prepared: Prepared,
                 storage.instance_path(
                     project.pk, summary.study_instance_uid, summary.series_instance_uid, summary.sop_instance_uid
                 ),
-                content,
+                prepared.body(),
             )
             instance = _index(
                 project=project,
                 user=user,
                 prepared=prepared,
                 path=stored,
-                digest=digest,
-                size=len(content),
                 origin=origin,
             )
             audit_record(
@@ -209,9 +208,7 @@ def _store_and_index(*, project: Project, user: User | None, prepared: Prepared,
         raise
 
 
-def _index(
-    *, project: Project, user: User | None, prepared: Prepared, path: str, digest: str, size: int, origin: str
-) -> Instance:
+def _index(*, project: Project, user: User | None, prepared: Prepared, path: str, origin: str) -> Instance:
     series = _series_for(project=project, summary=prepared.summary, cache={})
     instance = _instance_row(project=project, user=user, series=series, prepared=prepared, path=path, origin=origin)
     instance.save(force_insert=True)
@@ -287,7 +284,7 @@ def _instance_row(
         file=path,
         sha256=prepared.digest,
         source_mac=prepared.source_mac,
-        size=len(prepared.content),
+        size=prepared.size,
         transfer_syntax_uid=prepared.transfer_syntax_uid,
         rows=s.rows,
         columns=s.columns,
@@ -365,7 +362,7 @@ def _index_group(
                     continue
                 path = storage.file_save(
                     storage.instance_path(project.pk, s.study_instance_uid, s.series_instance_uid, s.sop_instance_uid),
-                    prepared.content,
+                    prepared.body(),
                 )
                 stored.append(path)
                 series = _series_for(project=project, summary=s, cache=series_cache, grouped=True)
@@ -428,18 +425,27 @@ def _known_outcome(existing: Instance, prepared: Prepared) -> IngestResult | Con
     )
 
 
-@transaction.atomic
-def series_reindex(*, series_id: int) -> Series:
-    """Sort frames along the slice normal, then by instance/frame number; record spacing.
+# numpy.allclose's default tolerances: gaps within them of the median gap make a regular spacing.
+_SPACING_RTOL = 0.05
+_SPACING_ATOL = 0.01
 
-    One set-based UPDATE numbers the frames: a series of a thousand slices is one statement, not a
-    thousand-branch CASE built in Python.
+
+def series_reindex(*, series_id: int) -> None:
+    """Sort frames along the slice normal, then by instance/frame number; record spacing and frame count.
+
+    The spacing is the median gap between sorted slice positions (None when that is not positive; the
+    slice thickness when there are fewer than two positions), regular when every gap lies within
+    allclose tolerances of it. All of it is computed where the rows are, in one round trip: the
+    statements go as one simple query, which PostgreSQL runs as a single transaction when the caller
+    has none open (and inside the caller's when it has). The series row is locked first, so that
+    concurrent reindexes of one series queue up instead of numbering the same frames at once.
     """
-    series = Series.objects.select_for_update().get(pk=series_id)
     frame_table, instance_table = Frame._meta.db_table, Instance._meta.db_table
+    series_table = Series._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
+            SELECT 1 FROM {series_table} WHERE id = %(series)s FOR UPDATE;
             UPDATE {frame_table} AS f SET sort_index = o.position
             FROM (
                 SELECT f2.id, row_number() OVER (
@@ -447,27 +453,28 @@ def series_reindex(*, series_id: int) -> Series:
                              COALESCE(i.instance_number, 0), f2.frame_index, f2.id
                 ) - 1 AS position
                 FROM {frame_table} AS f2 JOIN {instance_table} AS i ON i.id = f2.instance_id
-                WHERE f2.series_id = %s
+                WHERE f2.series_id = %(series)s
             ) AS o
-            WHERE f.id = o.id AND f.sort_index <> o.position
-            """,  # noqa: S608 - table names come from model metadata, the value is a parameter
-            [series_id],
+            WHERE f.id = o.id AND f.sort_index <> o.position;
+            WITH gaps AS (
+                SELECT slice_position - lag(slice_position) OVER (ORDER BY sort_index) AS gap
+                FROM {frame_table} WHERE series_id = %(series)s AND slice_position IS NOT NULL
+            ), spacing AS (
+                SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS median FROM gaps
+            ), stats AS (
+                SELECT median, bool_and(abs(gap - median) <= %(atol)s + %(rtol)s * abs(median)) AS regular
+                FROM spacing LEFT JOIN gaps ON gap IS NOT NULL GROUP BY median
+            )
+            UPDATE {series_table} AS s SET
+                slice_spacing = CASE
+                    WHEN stats.median IS NULL THEN s.slice_thickness WHEN stats.median > 0 THEN stats.median
+                END,
+                regular_spacing = stats.median IS NULL OR (stats.median > 0 AND stats.regular),
+                frame_count = (SELECT count(*) FROM {frame_table} WHERE series_id = %(series)s)
+            FROM stats WHERE s.id = %(series)s
+            """,  # noqa: S608 - table names come from model metadata, values are parameters
+            {"series": series_id, "rtol": _SPACING_RTOL, "atol": _SPACING_ATOL},
         )
-    ordered = list(
-        Frame.objects.filter(series_id=series_id).order_by("sort_index").values_list("slice_position", flat=True)
-    )
-    positions = [p for p in ordered if p is not None]
-    if len(positions) >= 2:
-        gaps = np.diff(np.asarray(positions))
-        median = float(np.median(gaps))
-        series.slice_spacing = median if median > 0 else None
-        series.regular_spacing = bool(median > 0 and np.allclose(gaps, median, rtol=0.05, atol=0.01))
-    else:
-        series.slice_spacing = series.slice_thickness
-        series.regular_spacing = True
-    series.frame_count = len(ordered)
-    series.save(update_fields=["slice_spacing", "regular_spacing", "frame_count"])
-    return series
 
 
 _POOL_MAX_FILE_BYTES = 8 << 20
@@ -493,8 +500,34 @@ def ingest_files(
     and per-file outcomes are as in a plain loop.
     `into` lets a caller see what was created so far if the file source itself fails mid-way.
     """
-    batch = into if into is not None else BatchResult()
+    with ExitStack() as cleanup:
+        return _ingest_files(
+            project=project,
+            user=user,
+            files=files,
+            origin=origin,
+            uid_context=uid_context,
+            job=job,
+            batch=into if into is not None else BatchResult(),
+            raster_burned_in=raster_burned_in,
+            cleanup=cleanup,
+        )
+
+
+def _ingest_files(
+    *,
+    project: Project,
+    user: User | None,
+    files: Iterable[tuple[str, BinaryIO]],
+    origin: str,
+    uid_context: str,
+    job: IngestJob | None,
+    batch: BatchResult,
+    raster_burned_in: Literal["YES", "NO"] | None,
+    cleanup: ExitStack,
+) -> BatchResult:
     deid = deid_settings(project)
+    stage_dir: str | None = None
     chunk: list[tuple[str, bytes]] = []
     # Study and series rows seen by earlier groups of this batch; a stale entry (a row deleted meanwhile)
     # fails the group's foreign key, and the group then retries file by file with fresh lookups.
@@ -506,10 +539,17 @@ def ingest_files(
             IngestJob.objects.filter(pk=job.pk).update(processed=done, total=max(job.total, done))
 
     def flush() -> None:
+        nonlocal stage_dir
         if not chunk:
             return
+        if stage_dir is None and parallel_available():
+            stage_dir = cleanup.enter_context(storage.staging_directory())
         groups = prepare_groups(
-            chunk, deid=deid, max_pixel_bytes=settings.IMAGING_MAX_PIXEL_BYTES, uid_context=uid_context
+            chunk,
+            deid=deid,
+            max_pixel_bytes=settings.IMAGING_MAX_PIXEL_BYTES,
+            uid_context=uid_context,
+            stage_dir=stage_dir,
         )
         for group in groups:
             ready: list[tuple[str, Prepared]] = []
@@ -631,6 +671,7 @@ def quarantine_decide(*, project: Project, user: User, quarantine_id: int, decis
         # Already de-identified when it was held: index it as stored, without a second pass.
         prepared = Prepared(
             content=content,
+            size=len(content),
             digest=held.sha256,
             source_mac="",  # the upload's bytes are gone; the stored digest identifies it
             summary=parsed.summary,

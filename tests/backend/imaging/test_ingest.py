@@ -233,21 +233,24 @@ def _ct_variants(count: int) -> list[bytes]:
     return out
 
 
+def _ct_at(number: int, position: float | None) -> bytes:
+    """CT_small as instance `number` of its series, at slice `position` (None: without a position)."""
+    ds = pydicom.dcmread(CT_SMALL)
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.InstanceNumber = number
+    if position is None:
+        del ds.ImagePositionPatient
+    else:
+        ds.ImagePositionPatient = [0.0, 0.0, position]
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
 def test_reindex_sorts_along_the_normal_then_by_instance_number(cast, client_for) -> None:
     # Uploaded out of order, positions running against instance numbers, two slices without a position
     # (they go last, by instance number), and a second upload that must renumber the whole series.
-    def variant(number: int, position: float | None) -> bytes:
-        ds = pydicom.dcmread(CT_SMALL)
-        ds.SOPInstanceUID = pydicom.uid.generate_uid()
-        ds.InstanceNumber = number
-        if position is None:
-            del ds.ImagePositionPatient
-        else:
-            ds.ImagePositionPatient = [0.0, 0.0, position]
-        buffer = io.BytesIO()
-        ds.save_as(buffer)
-        return buffer.getvalue()
-
+    variant = _ct_at
     client = client_for(cast.owner)
     first = [variant(1, 30.0), variant(9, None), variant(3, 10.0), variant(2, 20.0), variant(8, None)]
     assert _upload(client, cast.project.slug, *[(f"{i}.dcm", c) for i, c in enumerate(first)]).status_code == 201
@@ -271,13 +274,44 @@ def test_reindex_sorts_along_the_normal_then_by_instance_number(cast, client_for
     assert series.frame_count == 7
 
 
-def test_a_group_that_loses_a_row_race_is_retried_file_by_file(cast, client_for, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    "positions",
+    [
+        [5.0],  # one slice: its thickness
+        [5.0, None],  # one position among two slices: still the thickness
+        [0.0, 0.0, 0.0],  # no positive gap: no spacing, not regular
+        [0.0, 1.0, 2.0, 3.059],  # the last gap within allclose's tolerance of the median
+        [0.0, 1.0, 2.0, 3.061],  # just outside it
+        [40.0, 0.0, 10.0, 25.0, None],  # unordered, uneven: the median of the sorted gaps
+    ],
+)
+def test_reindex_records_spacing_as_numpy_would(cast, client_for, positions: list[float | None]) -> None:
+    client = client_for(cast.owner)
+    files = [(f"{i}.dcm", _ct_at(i + 1, p)) for i, p in enumerate(positions)]
+    assert _upload(client, cast.project.slug, *files).status_code == 201
+    series = Series.objects.get(project=cast.project)
+    known = sorted(p for p in positions if p is not None)
+    if len(known) < 2:
+        expected_spacing, expected_regular = series.slice_thickness, True
+    else:
+        gaps = np.diff(known)
+        median = float(np.median(gaps))
+        expected_spacing = median if median > 0 else None
+        expected_regular = bool(median > 0 and np.allclose(gaps, median, rtol=0.05, atol=0.01))
+    assert series.slice_spacing == pytest.approx(expected_spacing)
+    assert series.regular_spacing is expected_regular
+    assert series.frame_count == len(positions)
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_group_that_loses_a_row_race_is_retried_file_by_file(cast, client_for, monkeypatch, processes) -> None:
     # Grouped indexing creates study and series rows without savepoints. If another upload commits the
     # same study between the group's lookup and its insert, the insert fails the whole group; the group
-    # must then land file by file in the existing rows, with nothing stored twice or left behind.
+    # must then land file by file in the existing rows, with nothing stored twice or left behind. With
+    # worker processes, the retry stores the same staged files again.
     from django.db.models.query import QuerySet
 
-    monkeypatch.setenv("IMAGING_INGEST_PROCESSES", "1")
+    monkeypatch.setenv("IMAGING_INGEST_PROCESSES", processes)
     client = client_for(cast.owner)
     files = _ct_variants(10)
     first = _upload(client, cast.project.slug, *[(f"{i}.dcm", c) for i, c in enumerate(files[:2])])
@@ -304,6 +338,7 @@ def test_a_group_that_loses_a_row_race_is_retried_file_by_file(cast, client_for,
     assert all(default_storage.exists(path) for path in stored)
     files_on_disk = [name for name in default_storage.listdir(str(Path(stored[0]).parent))[1]]
     assert len(files_on_disk) == 10  # the failed group's copies were removed
+    assert not default_storage.exists(".staging") or default_storage.listdir(".staging") == ([], [])
 
 
 @pytest.mark.parametrize("processes", ["1", "2"])
