@@ -347,6 +347,57 @@ def test_a_sequence_the_profile_empties_is_written_as_the_converting_path_writes
     assert b"1.2.3.4.5.6" not in outcomes[1]
 
 
+def _ct_with_reference(patient_id: str, referenced: str = "1.2.826.0.1.3680043.2.1125.1.42") -> bytes:
+    """CT_small for a patient, referencing an image in a sequence whose item holds a UID and a date."""
+    ds = load(CT_SMALL)
+    ds.PatientID = patient_id
+    item = Dataset()
+    item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    item.ReferencedSOPInstanceUID = referenced
+    item.ExpiryDate = "20200102"
+    ds.ReferencedImageSequence = Sequence([item])
+    return dataset_to_bytes(ds)
+
+
+@pytest.mark.parametrize("options", [(True, True), (False, False)])
+def test_sequences_from_the_memo_are_cleaned_exactly_as_afresh(monkeypatch, options: tuple[bool, bool]) -> None:
+    """The files of a series repeat their sequences, so cleaned ones are memoized by their bytes. Replayed
+    for a later file, of the same or another patient or project, the file's bytes and action counts must
+    be exactly what cleaning it afresh gives."""
+    from backend.imaging.core import deid as deid_module
+
+    inputs = [p.read_bytes() for p in totalseg_files()[:4]]
+    inputs += [_ct_with_reference(patient) for patient in ("patient-a", "patient-b", "patient-a")]
+    inputs.append(_ct_with_reference("patient-a", referenced="1.2.826.0.1.3680043.2.1125.1.43"))
+
+    def run(secret: bytes) -> list[tuple[bytes, dict[str, int]]]:
+        policy = DeidPolicy(
+            secret, retain_longitudinal_modified_dates=options[0], retain_patient_characteristics=options[1]
+        )
+        out = []
+        for data in inputs:
+            result = deidentify(load_dicom(data, uid_context="same", convert_values=False).dataset, policy=policy)
+            out.append((dataset_to_bytes(result.dataset), result.actions))
+        return out
+
+    monkeypatch.setattr(deid_module, "_SEQUENCE_MEMO", {})
+    memoized = [run(SECRET_A), run(SECRET_B), run(SECRET_A)]
+    assert len(deid_module._SEQUENCE_MEMO) >= 4  # in use: the series' sequences, the reference per patient
+    monkeypatch.setattr(deid_module, "_SEQUENCE_MEMO_MAX_BYTES", -1)
+    fresh = [run(SECRET_A), run(SECRET_B), run(SECRET_A)]
+    assert memoized == fresh
+    # What the memo must tell apart: the reference's UID per project, its date per patient.
+    a, b = (pydicom.dcmread(io.BytesIO(memoized[0][i][0])).ReferencedImageSequence[0] for i in (4, 5))
+    b_other_project = pydicom.dcmread(io.BytesIO(memoized[1][5][0])).ReferencedImageSequence[0]
+    assert a.ReferencedSOPInstanceUID == b.ReferencedSOPInstanceUID != b_other_project.ReferencedSOPInstanceUID
+    other_reference = pydicom.dcmread(io.BytesIO(memoized[0][7][0])).ReferencedImageSequence[0]
+    assert other_reference.ReferencedSOPInstanceUID != a.ReferencedSOPInstanceUID
+    if options[0]:
+        assert a.ExpiryDate != b.ExpiryDate
+    else:
+        assert "ExpiryDate" not in a and "ExpiryDate" not in b
+
+
 def test_deferred_path_refuses_a_short_element_inside_a_kept_sequence() -> None:
     ds = load(CT_SMALL)
     item = Dataset()

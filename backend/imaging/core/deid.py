@@ -56,6 +56,7 @@ import importlib
 import pkgutil
 import re
 import struct
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ from types import ModuleType
 from typing import Any, Final, cast
 
 from pydicom._uid_dict import UID_dictionary
+from pydicom.charset import default_encoding
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -76,7 +78,7 @@ from pydicom.valuerep import STANDARD_VR
 
 from ._values import NUMBER_FORMATS, get_str, get_strs, peek_value, set_ascii, split_raw_strings
 from .errors import Code, ImagingError
-from .parsing import check_raw_length
+from .parsing import check_raw_length, sequence_value_bytes
 from .uids import keyed_uid
 
 # --------------------------------------------------------------------------------------------------
@@ -340,8 +342,11 @@ class QuarantineDecision:
 
 
 class _Context:
-    def __init__(self, policy: DeidPolicy, patient_key: str) -> None:
+    def __init__(self, policy: DeidPolicy, patient_key: str, *, memoize: bool = False) -> None:
         self.policy = policy
+        # What, besides an element's own bytes, decides how it is cleaned: the options, the project's
+        # key (UIDs) and the patient (date offset). None: this dataset's sequences are not memoized.
+        self.memo_key: tuple[DeidPolicy, str] | None = (policy, patient_key) if memoize else None
         self.table = profile_table()
         self.counts: Counter[str] = Counter()
         digest = hmac.new(policy.project_secret, b"date-offset\x00" + patient_key.encode(), hashlib.sha256).digest()
@@ -398,7 +403,7 @@ def _deidentify(ds: Dataset, *, policy: DeidPolicy, inplace: bool) -> DeidResult
     out = ds if inplace else copy.deepcopy(ds)
     key = patient_key(out)
     pseudonym = patient_pseudonym(key, secret=policy.project_secret)
-    ctx = _Context(policy, key)
+    ctx = _Context(policy, key, memoize=out.original_encoding == (False, True))
     transfer_syntax = _transfer_syntax(out)
     _clean_dataset(out, ctx, depth=0)
 
@@ -520,6 +525,8 @@ def _clean_dataset(ds: Dataset, ctx: _Context, depth: int) -> None:
                 continue  # already rebuilt from the dictionary (as raw values, see set_ascii)
             if _clean_raw(ds, raw, ctx):
                 continue
+            if depth == 0 and ctx.memo_key is not None and _clean_sequence_memoized(ds, raw, ctx):
+                continue
             elem = _convert(ds, tag)
         else:
             elem = raw
@@ -528,6 +535,57 @@ def _clean_dataset(ds: Dataset, ctx: _Context, depth: int) -> None:
         _clean_element(ds, elem, ctx, depth)
     if "SegmentNumber" in ds and "SegmentLabel" in ds:
         ds.SegmentLabel = _segment_label(ds)
+
+
+# Sequences cleaned before, by their raw bytes and what else decides the outcome (see _Context): the
+# files of a series mostly repeat theirs (procedure codes, phantom types, referenced images), and
+# parsing, cleaning and re-encoding one costs more than the rest of its dataset.
+_SEQUENCE_MEMO: dict[tuple[BaseTag, bytes, tuple[DeidPolicy, str], str], tuple[bytes | None, Counter[str]]] = {}
+_SEQUENCE_MEMO_ENTRIES: Final = 256
+_SEQUENCE_MEMO_MAX_BYTES: Final = 8192
+_SPECIFIC_CHARACTER_SET: Final = Tag(0x00080005)
+_sequence_memo_lock = threading.Lock()
+
+
+def _clean_sequence_memoized(ds: Dataset, raw: RawDataElement, ctx: _Context) -> bool:
+    """Clean a small top-level sequence of an explicit VR little endian dataset, or replay how the same
+    bytes were cleaned before; False leaves it to the full path.
+
+    The cleaned sequence is set back raw, encoded as the writer encodes it, so a file's bytes are the
+    same whether its sequences came from the memo or not.
+    """
+    value = raw.value
+    if raw.VR != "SQ" or not isinstance(value, bytes) or len(value) > _SEQUENCE_MEMO_MAX_BYTES:
+        return False
+    assert ctx.memo_key is not None
+    tag = raw.tag
+    charset = ds._dict.get(_SPECIFIC_CHARACTER_SET)
+    key = (tag, value, ctx.memo_key, repr(charset.value) if charset is not None else "")
+    with _sequence_memo_lock:
+        known = _SEQUENCE_MEMO.get(key)
+    if known is None:
+        before = ctx.counts.copy()
+        _clean_element(ds, _convert(ds, tag), ctx, 0)
+        cleaned = ds._dict.get(tag)
+        data = None
+        if cleaned is not None:
+            data = sequence_value_bytes(cast(DataElement, cleaned), ds.get("SpecificCharacterSet", default_encoding))
+            if data is None:
+                return True  # cleaned, but written by pydicom: not memoized
+        known = (data, ctx.counts - before)
+        with _sequence_memo_lock:
+            if len(_SEQUENCE_MEMO) >= _SEQUENCE_MEMO_ENTRIES:
+                _SEQUENCE_MEMO.pop(next(iter(_SEQUENCE_MEMO)))
+            _SEQUENCE_MEMO[key] = known
+    else:
+        ctx.counts.update(known[1])
+    data = known[0]
+    if data is None:
+        if tag in ds._dict:
+            del ds[tag]
+    else:
+        ds[tag] = RawDataElement(tag, "SQ", len(data), data, 0, False, True)
+    return True
 
 
 _NUMBER_SIZES: Final = {**{vr: struct.calcsize(fmt) for vr, fmt in NUMBER_FORMATS.items()}, "AT": 4}

@@ -1183,6 +1183,25 @@ def _write_explicit_le(fp: DicomBytesIO, ds: Dataset, parent_encoding: str | lis
         write_data_element(fp, ds.get_item(tag), encoding)
 
 
+def sequence_value_bytes(elem: DataElement, encoding: str | list[str]) -> bytes | None:
+    """The value of a converted, defined-length sequence element exactly as `dataset_to_bytes` writes it
+    in explicit VR little endian, under the character set `encoding` of its dataset; None where the
+    writer would hand it to pydicom instead. Set back as a RawDataElement, it is written by copying."""
+    value = elem.value
+    if (
+        elem.VR != "SQ"
+        or elem.is_undefined_length
+        or not isinstance(value, Sequence)
+        or not value
+        or not all(map(_writes_as_read, value))
+    ):
+        return None
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, False
+    _write_sequence(fp, int(elem.tag), False, value, convert_encodings(encoding))
+    return fp.getvalue()[12:]  # after tag, VR, the reserved bytes and the 4-byte length
+
+
 def _writes_as_read(item: Dataset) -> bool:
     """Whether pydicom's write_dataset would write this item's elements as they are: it was read as
     explicit VR little endian with its character set unchanged, or (a dataset built in memory) it holds
@@ -1247,6 +1266,7 @@ __all__ = [
     "parse_da",
     "read_dicom",
     "rescale_for_frame",
+    "sequence_value_bytes",
     "summarize",
     "window_presets",
 ]
