@@ -27,28 +27,31 @@ _AS_IS: tuple[type[models.Field[Any, Any]], ...] = (
 )
 
 
-def copy_insert(objs: Sequence[ModelT], *, assign_ids: bool = False) -> None:
+def copy_insert(objs: Sequence[ModelT], *, assign_ids: bool = False, ids: Sequence[int] | None = None) -> None:
     """Insert unsaved instances of one model, as `bulk_create` would: defaults are those the instances
     were built with, auto_now(_add) fields get the time of the call. With `assign_ids`, primary keys
     are drawn from the table's sequence first (one query), set on the instances and sent with the rows;
-    without, the table's default numbers the rows and the instances keep no pk.
+    `ids` gives numbers drawn before (see `draw_ids_sql`), one per instance in order; without either,
+    the table's default numbers the rows and the instances keep no pk.
     Must run inside the caller's transaction like any insert; no signals are sent (nor by bulk_create)."""
+    if ids is not None and len(ids) != len(objs):
+        raise ValueError(f"{len(ids)} ids for {len(objs)} rows")
     if not objs:
         return
     meta = type(objs[0])._meta
     pk = meta.pk
     assert pk is not None
-    fields = [f for f in meta.concrete_fields if assign_ids or f is not pk]
+    with_ids = assign_ids or ids is not None
+    fields = [f for f in meta.concrete_fields if with_ids or f is not pk]
     now = timezone.now()
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     with connection.cursor() as cursor:
         if assign_ids:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [meta.db_table, pk.column, len(objs)],
-            )
-            for obj, (number,) in zip(objs, cursor.fetchall(), strict=True):
+            cursor.execute(draw_ids_sql(type(objs[0])), [len(objs)])
+            ids = [number for (number,) in cursor.fetchall()]
+        if ids is not None:
+            for obj, number in zip(objs, ids, strict=True):
                 obj.pk = number
         values = [_column_value(field, now) for field in fields]
         columns = ", ".join(quote(field.column or field.attname) for field in fields)
@@ -60,6 +63,14 @@ def copy_insert(objs: Sequence[ModelT], *, assign_ids: bool = False) -> None:
     for obj in objs:
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def draw_ids_sql(model: type[models.Model]) -> str:
+    """A query that draws %s primary keys from the model's sequence, to send with its rows."""
+    meta = model._meta
+    assert meta.pk is not None
+    sequence = f"pg_get_serial_sequence('{meta.db_table}', '{meta.pk.column}')"  # names from model metadata
+    return f"SELECT nextval({sequence}) FROM generate_series(1, %s)"  # noqa: S608
 
 
 def _column_value(field: models.Field[Any, Any], now: Any) -> Callable[[models.Model], Any]:

@@ -70,6 +70,30 @@ def test_rows_match_bulk_create_and_ids_are_assigned(cast) -> None:
     )
 
 
+def test_ids_drawn_beforehand_are_the_rows_ids(cast) -> None:
+    from django.db import connection
+
+    from backend.common.bulk import draw_ids_sql
+
+    study = Study.objects.create(project=cast.project, study_instance_uid="1.2.3")
+    series = Series.objects.create(project=cast.project, study=study, series_instance_uid="1.2.3.4")
+    with connection.cursor() as cursor:
+        cursor.execute(draw_ids_sql(Instance), [3])
+        drawn = [number for (number,) in cursor.fetchall()]
+    rows = [_instance(series, f"3.{i}") for i in range(2)]
+    with pytest.raises(ValueError):  # one id per row, no more, no fewer
+        copy_insert(rows, ids=drawn)
+    copy_insert(rows, ids=drawn[1:])
+    assert [row.pk for row in rows] == drawn[1:]
+    assert list(Instance.objects.filter(series=series).order_by("pk").values_list("pk", "sop_instance_uid")) == [
+        (drawn[1], "3.0"),
+        (drawn[2], "3.1"),
+    ]
+    later = _instance(series, "3.9")
+    copy_insert([later], assign_ids=True)
+    assert later.pk > drawn[2]  # drawn from the same sequence: never reused
+
+
 def test_choices_and_defaults_of_audit_rows(cast) -> None:
     events = [
         AuditEvent(action="x.y", detail={"n": 1}, outcome="denied", project_id=cast.project.pk),
