@@ -8,8 +8,8 @@ import hashlib
 import hmac
 import multiprocessing
 import os
-import tempfile
 import threading
+import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -121,7 +121,10 @@ def _stage(prepared: Prepared, directory: str) -> Prepared:
     links the file into storage: the bytes are neither pickled through a pipe nor written by the one
     process that every file of a batch waits on."""
     assert prepared.content is not None
-    fd, path = tempfile.mkstemp(suffix=".dcm", dir=directory)
+    # Created as storage creates files (mode 0o666 less the umask, where mkstemp would give 0o600): linked
+    # into place, it keeps this mode unless storage sets one. The batch's directory itself is private.
+    path = os.path.join(directory, f"{uuid.uuid4().hex}.dcm")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(prepared.content)

@@ -100,3 +100,20 @@ def test_staging_left_by_a_killed_process_is_swept_after_a_day(settings, tmp_pat
         pass
     assert not old.exists()
     assert (recent / "1.dcm").exists()  # perhaps a batch still running in another process
+
+
+def test_a_file_staged_by_a_worker_gets_the_mode_storage_gives_when_none_is_set(settings, tmp_path: Path) -> None:
+    from backend.imaging.prepare import Prepared, _stage
+
+    _local(settings, tmp_path / "media", file_permissions_mode=None)
+    direct = storage.file_save("projects/1/direct.dcm", b"x")
+    with storage.staging_directory() as directory:
+        prepared = Prepared(
+            content=b"x", size=1, digest="", source_mac="", summary=None, transfer_syntax_uid="", quarantine=None
+        )  # type: ignore[arg-type]
+        staged = _stage(prepared, directory)
+        assert staged.content is None and staged.staged is not None
+        assert stat.S_IMODE(Path(directory).stat().st_mode) == 0o700  # the staged bytes are private
+        linked = storage.file_save("projects/1/linked.dcm", staged.body())
+    mode = stat.S_IMODE((tmp_path / "media" / direct).stat().st_mode)
+    assert stat.S_IMODE((tmp_path / "media" / linked).stat().st_mode) == mode
