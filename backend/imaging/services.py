@@ -518,107 +518,83 @@ def ingest_files(
     and per-file outcomes are as in a plain loop.
     `into` lets a caller see what was created so far if the file source itself fails mid-way.
     """
-    with ExitStack() as cleanup:
-        return _ingest_files(
-            project=project,
-            user=user,
-            files=files,
-            origin=origin,
-            uid_context=uid_context,
-            job=job,
-            batch=into if into is not None else BatchResult(),
-            raster_burned_in=raster_burned_in,
-            cleanup=cleanup,
-        )
+    batch = into if into is not None else BatchResult()
+    with ExitStack() as cleanup:  # the staging directory, once a worker pool prepares files
+        deid = deid_settings(project)
+        stage_dir: str | None = None
+        chunk: list[tuple[str, bytes]] = []
+        # Study and series rows seen by earlier groups of this batch; a stale entry (a row deleted meanwhile)
+        # fails the group's foreign key, and the group then retries file by file with fresh lookups.
+        series_cache: SeriesCache = {}
 
+        def progress() -> None:
+            if job is not None:
+                done = batch.created + batch.duplicates + batch.quarantined + batch.refused
+                IngestJob.objects.filter(pk=job.pk).update(processed=done, total=max(job.total, done))
 
-def _ingest_files(
-    *,
-    project: Project,
-    user: User | None,
-    files: Iterable[tuple[str, BinaryIO]],
-    origin: str,
-    uid_context: str,
-    job: IngestJob | None,
-    batch: BatchResult,
-    raster_burned_in: Literal["YES", "NO"] | None,
-    cleanup: ExitStack,
-) -> BatchResult:
-    deid = deid_settings(project)
-    stage_dir: str | None = None
-    chunk: list[tuple[str, bytes]] = []
-    # Study and series rows seen by earlier groups of this batch; a stale entry (a row deleted meanwhile)
-    # fails the group's foreign key, and the group then retries file by file with fresh lookups.
-    series_cache: SeriesCache = {}
-
-    def progress() -> None:
-        if job is not None:
-            done = batch.created + batch.duplicates + batch.quarantined + batch.refused
-            IngestJob.objects.filter(pk=job.pk).update(processed=done, total=max(job.total, done))
-
-    def flush() -> None:
-        nonlocal stage_dir
-        if not chunk:
-            return
-        if stage_dir is None and parallel_available():
-            stage_dir = cleanup.enter_context(storage.staging_directory())
-        groups = prepare_groups(
-            chunk,
-            deid=deid,
-            max_pixel_bytes=settings.IMAGING_MAX_PIXEL_BYTES,
-            uid_context=uid_context,
-            stage_dir=stage_dir,
-        )
-        for group in groups:
-            ready: list[tuple[str, Prepared]] = []
-            for name, (status, value) in group:
-                if status == "error":
-                    batch.refuse(name, ImagingError(*value))
-                else:
-                    ready.append((name, value))
-            if ready:
-                _index_group(
-                    project=project, user=user, group=ready, origin=origin, batch=batch, series_cache=series_cache
-                )
-            progress()
-        chunk.clear()
-
-    for name, handle in files:
-        head = handle.read(132)
-        handle.seek(0)
-        if head[128:132] == b"DICM":
-            data = handle.read(_POOL_MAX_FILE_BYTES + 1)
-            if len(data) <= _POOL_MAX_FILE_BYTES:
-                chunk.append((name, data))
-                if len(chunk) >= _POOL_CHUNK_FILES or sum(len(d) for _, d in chunk) >= _POOL_CHUNK_BYTES:
-                    flush()
-                continue
-            handle.seek(0)
-        flush()
-        try:
-            batch.add(
-                _ingest_any(
-                    project=project,
-                    user=user,
-                    name=name,
-                    handle=handle,
-                    origin=origin,
-                    uid_context=uid_context,
-                    raster_burned_in=raster_burned_in,
-                )
+        def flush() -> None:
+            nonlocal stage_dir
+            if not chunk:
+                return
+            if stage_dir is None and parallel_available():
+                stage_dir = cleanup.enter_context(storage.staging_directory())
+            groups = prepare_groups(
+                chunk,
+                deid=deid,
+                max_pixel_bytes=settings.IMAGING_MAX_PIXEL_BYTES,
+                uid_context=uid_context,
+                stage_dir=stage_dir,
             )
-        except (ImagingError, ApplicationError) as error:
-            batch.refuse(name, error)
-        progress()
-    flush()
-    for series_id in batch.series_ids:
-        series_reindex(series_id=series_id)
-    if batch.created:
-        from backend.imaging.signals import series_added
+            for group in groups:
+                ready: list[tuple[str, Prepared]] = []
+                for name, (status, value) in group:
+                    if status == "error":
+                        batch.refuse(name, ImagingError(*value))
+                    else:
+                        ready.append((name, value))
+                if ready:
+                    _index_group(
+                        project=project, user=user, group=ready, origin=origin, batch=batch, series_cache=series_cache
+                    )
+                progress()
+            chunk.clear()
 
-        for series_id in sorted(batch.series_ids):
-            series_added(series_id=series_id)
-    return batch
+        for name, handle in files:
+            head = handle.read(132)
+            handle.seek(0)
+            if head[128:132] == b"DICM":
+                data = handle.read(_POOL_MAX_FILE_BYTES + 1)
+                if len(data) <= _POOL_MAX_FILE_BYTES:
+                    chunk.append((name, data))
+                    if len(chunk) >= _POOL_CHUNK_FILES or sum(len(d) for _, d in chunk) >= _POOL_CHUNK_BYTES:
+                        flush()
+                    continue
+                handle.seek(0)
+            flush()
+            try:
+                batch.add(
+                    _ingest_any(
+                        project=project,
+                        user=user,
+                        name=name,
+                        handle=handle,
+                        origin=origin,
+                        uid_context=uid_context,
+                        raster_burned_in=raster_burned_in,
+                    )
+                )
+            except (ImagingError, ApplicationError) as error:
+                batch.refuse(name, error)
+            progress()
+        flush()
+        for series_id in batch.series_ids:
+            series_reindex(series_id=series_id)
+        if batch.created:
+            from backend.imaging.signals import series_added
+
+            for series_id in sorted(batch.series_ids):
+                series_added(series_id=series_id)
+        return batch
 
 
 def _ingest_any(
