@@ -164,7 +164,7 @@ def case_create(
     return case
 
 
-def series_added_create_case(series_id: int) -> None:
+def series_created_create_case(series_id: int) -> None:
     """Hook: every new series of a project becomes a case to read."""
     series = Series.objects.select_related("project").filter(pk=series_id).first()
     if series is not None:

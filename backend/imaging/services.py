@@ -37,6 +37,7 @@ from backend.imaging.models import (
     Study,
 )
 from backend.imaging.prepare import DeidSettings, Prepared, parallel_available, prepare_groups, prepare_instance
+from backend.imaging.signals import series_added, series_created
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ def _series_for(*, project: Project, summary: InstanceSummary, cache: SeriesCach
         "study_description": (s.study_description or "")[:128],
         "modalities": [s.modality] if s.modality else [],
     }
-    study = _row(Study, study_fields, grouped, project=project, study_instance_uid=s.study_instance_uid)
+    study, _ = _row(Study, study_fields, grouped, project=project, study_instance_uid=s.study_instance_uid)
     if s.modality and s.modality not in study.modalities:
         study.modalities = sorted({*study.modalities, s.modality})
         study.save(update_fields=["modalities", "updated_at"])
@@ -258,18 +259,22 @@ def _series_for(*, project: Project, summary: InstanceSummary, cache: SeriesCach
         "image_orientation": list(s.image_orientation_patient) if s.image_orientation_patient else None,
         "slice_thickness": s.slice_thickness,
     }
-    series = _row(
+    series, created = _row(
         Series, series_fields, grouped, study=study, series_instance_uid=s.series_instance_uid, split_key=key[2]
     )
     series.study = study
+    if created:
+        series_created(series_id=series.pk)
     cache[key] = series
     return series
 
 
-def _row(model: type[RowT], fields: dict[str, Any], grouped: bool, **lookup: Any) -> RowT:
+def _row(model: type[RowT], fields: dict[str, Any], grouped: bool, **lookup: Any) -> tuple[RowT, bool]:
+    """The row and whether this call created it."""
     if grouped:
-        return model.objects.filter(**lookup).first() or model.objects.create(**lookup, **fields)
-    return model.objects.get_or_create(**lookup, defaults=fields)[0]
+        found = model.objects.filter(**lookup).first()
+        return (found, False) if found is not None else (model.objects.create(**lookup, **fields), True)
+    return model.objects.get_or_create(**lookup, defaults=fields)
 
 
 def _instance_row(
@@ -590,8 +595,6 @@ def ingest_files(
         for series_id in batch.series_ids:
             series_reindex(series_id=series_id)
         if batch.created:
-            from backend.imaging.signals import series_added
-
             for series_id in sorted(batch.series_ids):
                 series_added(series_id=series_id)
         return batch

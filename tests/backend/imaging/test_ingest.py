@@ -394,3 +394,38 @@ def test_reupload_of_a_file_with_derived_uids_is_a_duplicate(cast, client_for) -
     assert _counts() == before
     instance = Instance.objects.get(project=cast.project)
     assert len(instance.source_mac) == 64 and instance.source_mac != instance.sha256
+
+
+@pytest.mark.django_db(transaction=True)  # hooks run on real commits
+def test_a_new_series_is_announced_as_created_mid_batch_and_as_added_once_complete(
+    cast, client_for, monkeypatch
+) -> None:
+    # `series_created` hooks (the reading case) run as soon as the group that made the series commits, while
+    # the rest of the upload is still coming; `series_added` hooks (embeddings, fingerprints) need the whole
+    # series and run once, after the batch. A series that already exists is never announced as created.
+    from backend.annotation.models import Case
+    from backend.imaging import signals
+
+    monkeypatch.setenv("IMAGING_INGEST_PROCESSES", "1")  # groups of exactly 8: the first commits 8 of 20
+    seen: list[tuple[str, int, int, bool]] = []
+
+    def record(event: str):
+        def hook(series_id: int) -> None:
+            instances = Instance.objects.filter(series_id=series_id).count()
+            seen.append((event, series_id, instances, Case.objects.filter(series_id=series_id).exists()))
+
+        return hook
+
+    monkeypatch.setattr(signals, "_series_created_hooks", [*signals._series_created_hooks, record("created")])
+    monkeypatch.setattr(signals, "_series_added_hooks", [*signals._series_added_hooks, record("added")])
+    client = client_for(cast.owner)
+    files = _ct_variants(24)
+    first = _upload(client, cast.project.slug, *[(f"{i}.dcm", c) for i, c in enumerate(files[:20])])
+    assert first.status_code == 201, first.json()
+    series = Series.objects.get(project=cast.project)
+    assert seen == [("created", series.pk, 8, True), ("added", series.pk, 20, True)]
+    seen.clear()
+    second = _upload(client, cast.project.slug, *[(f"b{i}.dcm", c) for i, c in enumerate(files[20:])])
+    assert second.status_code == 201 and second.json()["created"] == 4
+    assert seen == [("added", series.pk, 24, True)]
+    assert Case.objects.filter(series=series).count() == 1
