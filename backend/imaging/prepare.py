@@ -12,8 +12,9 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from multiprocessing import shared_memory
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -105,9 +106,14 @@ def _source_mac(source: BinaryIO | bytes, key: bytes) -> str:
 Outcome = tuple[str, Any]  # ("ok", Prepared) or ("error", (code, message, extra))
 
 
+InputRef = tuple[str, int, int]  # a shared memory segment's name, an offset and a length in it
+
+
 def _prepare_job(
-    data: bytes, deid: DeidSettings, max_pixel_bytes: int, uid_context: str, stage_dir: str | None = None
+    data: bytes | InputRef, deid: DeidSettings, max_pixel_bytes: int, uid_context: str, stage_dir: str | None = None
 ) -> Outcome:
+    if isinstance(data, tuple):
+        data = _read_input(*data)
     # Exceptions with keyword-rich constructors do not pickle reliably; send their fields instead.
     try:
         prepared = prepare_instance(data, deid=deid, max_pixel_bytes=max_pixel_bytes, uid_context=uid_context)
@@ -132,6 +138,65 @@ def _stage(prepared: Prepared, directory: str) -> Prepared:
         os.unlink(path)
         raise
     return dataclasses.replace(prepared, content=None, staged=path)
+
+
+_SHM_ROOT = "/dev/shm"  # noqa: S108 - where glibc keeps POSIX shared memory (shm_open), not a temporary file
+
+
+def _read_input(name: str, offset: int, length: int) -> bytes:
+    fd = os.open(os.path.join(_SHM_ROOT, name), os.O_RDONLY)
+    try:
+        return os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
+
+
+class _Inputs:
+    """A chunk's files in one shared memory segment, for the pool's processes to read with one pread each.
+
+    Sent as call arguments instead, every file is pickled and pushed through the pool's pipe in 64 KiB
+    pieces, each a wake-up of both sides: that cost the workers about 0.25 ms of CPU per 157 KB file here,
+    a tenth of what preparing it costs. The segment lives in RAM (never on disk: these are the original,
+    identifiable files), is unlinked when the chunk is done, and, should this process die first, by
+    multiprocessing's resource tracker. Writes go through pwrite, so a full /dev/shm (64 MiB in a default
+    container) is an OSError, not the SIGBUS a write into the mapping would be: the rest of the chunk then
+    goes through the pipe.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.segment: shared_memory.SharedMemory | None = None
+        self.fd = -1
+        self.offset = 0
+        self.full = False
+        if total and os.path.isdir(_SHM_ROOT):
+            try:
+                self.segment = shared_memory.SharedMemory(create=True, size=total)
+                self.fd = os.open(os.path.join(_SHM_ROOT, self.segment.name), os.O_WRONLY)
+            except OSError:
+                self.close()
+
+    def add(self, data: bytes) -> bytes | InputRef:
+        if self.segment is None or self.full:
+            return data
+        try:
+            written = os.pwrite(self.fd, data, self.offset)
+        except OSError:
+            written = -1
+        if written != len(data):
+            self.full = True  # kept until `close`: the files already in it may not have been read yet
+            return data
+        ref = (self.segment.name, self.offset, len(data))
+        self.offset += len(data)
+        return ref
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.segment is not None:
+            self.segment.close()
+            self.segment.unlink()
+            self.segment = None
 
 
 _pool: ProcessPoolExecutor | None = None
@@ -199,12 +264,21 @@ def prepare_groups(
             yield group
         return
     pool = _get_pool()
-    pending = deque(
-        (name, pool.submit(_prepare_job, data, deid, max_pixel_bytes, uid_context, stage_dir)) for name, data in items
-    )
-    while pending:
-        group = []
-        while pending and (len(group) < min_group or pending[0][1].done()):
-            name, future = pending.popleft()
-            group.append((name, future.result()))
-        yield group
+    items = list(items)
+    inputs = _Inputs(sum(len(data) for _, data in items))
+    pending: deque[tuple[str, Future[Outcome]]] = deque()
+    try:
+        for name, data in items:
+            job = pool.submit(_prepare_job, inputs.add(data), deid, max_pixel_bytes, uid_context, stage_dir)
+            pending.append((name, job))
+        while pending:
+            group = []
+            while pending and (len(group) < min_group or pending[0][1].done()):
+                name, future = pending.popleft()
+                group.append((name, future.result()))
+            yield group
+    finally:
+        # The consumer may have stopped mid-way (it failed): let the jobs it left finish reading their files
+        # and writing into the staging directory before either goes away.
+        wait([future for _, future in pending])
+        inputs.close()
