@@ -10,9 +10,11 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
+from pydicom.charset import convert_encodings
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, generate_frames
+from pydicom.multival import MultiValue
 from pydicom.pixels.processing import convert_color_space
 from pydicom.pixels.utils import pixel_array
 from pydicom.tag import Tag
@@ -29,6 +31,7 @@ from pydicom.uid import (
     RTStructureSetStorage,
 )
 
+from backend.imaging.core._values import get_str, get_strs
 from backend.imaging.core.deid import DeidPolicy, deidentify, patient_key, quarantine_decision
 from backend.imaging.core.errors import ImagingError
 from backend.imaging.core.geometry import sort_summaries
@@ -83,6 +86,12 @@ def test_raw_reads_and_the_fast_writer_match_pydicom(path: Path) -> None:
             _ = elem.value
     except Exception:  # noqa: BLE001 - files pydicom cannot read are covered by the test below
         return
+    for elem in converted:
+        if elem.keyword and elem.VR != "SQ":
+            assert (get_str(raw, elem.keyword), get_strs(raw, elem.keyword)) == (
+                get_str(converted, elem.keyword),
+                get_strs(converted, elem.keyword),
+            ), elem.keyword
     assert summarize(raw) == summarize(converted)
     assert quarantine_decision(raw) == quarantine_decision(converted)
     assert patient_key(raw) == patient_key(converted)
@@ -90,6 +99,39 @@ def test_raw_reads_and_the_fast_writer_match_pydicom(path: Path) -> None:
         expected = io.BytesIO()
         ds.save_as(expected, enforce_file_format=True)
         assert dataset_to_bytes(ds) == expected.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("charset", "value"),
+    [
+        ("", b"DOE^JOHN  "),
+        ("", b"A\\B \\ C\x00"),
+        ("", b""),
+        ("ISO_IR 100", "M\xfcller^J\xf6rg".encode("latin-1")),
+        ("ISO_IR 192", "\u5c71\u7530^\u592a\u90ce".encode()),
+        (["", "ISO 2022 IR 87"], b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B"),
+    ],
+    ids=["ascii", "multi", "empty", "latin1", "utf8", "iso2022"],
+)
+@pytest.mark.parametrize("vr", ["PN", "LO", "SH"])
+def test_text_getters_decode_raw_values_like_pydicom(charset: str | list[str], value: bytes, vr: str) -> None:
+    """The getters decode plain ASCII text themselves; anything else must still go through the character
+    set, as pydicom's conversion does."""
+
+    def dataset() -> Dataset:
+        ds = Dataset()
+        ds.SpecificCharacterSet = charset
+        ds.set_original_encoding(False, True, convert_encodings(charset))
+        ds[0x00100010] = RawDataElement(Tag(0x00100010), vr, len(value), value, 0, False, True)
+        return ds
+
+    converted, raw = dataset(), dataset()
+    expected = converted[0x00100010].value  # converted in place by pydicom
+    values = expected if isinstance(expected, MultiValue) else [expected]
+    texts = [str(v).strip().strip("\x00").strip() for v in values]
+    assert get_strs(raw, "PatientName") == tuple(t for t in texts if t)
+    assert get_str(raw, "PatientName") == get_str(converted, "PatientName")
+    assert isinstance(raw.get_item(0x00100010), RawDataElement)  # read for the getter, not converted in place
 
 
 @pytest.mark.parametrize(

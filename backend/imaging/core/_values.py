@@ -14,7 +14,7 @@ from typing import Any
 
 from pydicom.charset import default_encoding
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element, empty_value_for_VR
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
@@ -34,10 +34,19 @@ def raw_value(ds: Dataset, keyword: str) -> Any:
         elem = ds.get_item(tag)
         if isinstance(elem, RawDataElement):
             vr = elem.VR
+            value = elem.value
             if vr in (None, "SQ", "UN"):
                 elem = ds[tag]
-            elif elem.value is not None and (vr in _ASCII_VRS or vr in NUMBER_FORMATS):
-                return _decode_raw(elem.value, vr, elem.is_little_endian)
+            elif elem.length == 0:
+                return empty_value_for_VR(vr)  # what pydicom's conversion gives for an empty value
+            elif value is not None and (vr in _ASCII_VRS or vr in NUMBER_FORMATS):
+                return _decode_raw(value, vr, elem.is_little_endian)
+            elif value is not None and vr in _TEXT_VRS and value.isascii() and b"\x1b" not in value:
+                # Bytes below 0x80 without an ISO 2022 escape decode alike in every DICOM character set.
+                # pydicom strips a person name's padding once, other text's from each value.
+                text = value.decode("ascii")
+                parts = text.rstrip("\0 ").split("\\") if vr == "PN" else [p.rstrip("\0 ") for p in text.split("\\")]
+                return parts[0] if len(parts) == 1 else parts
             else:
                 encoding = ds.original_character_set if tag != 0x00080005 else None
                 elem = convert_raw_data_element(elem, encoding=encoding or default_encoding, ds=ds)
@@ -61,6 +70,8 @@ def peek_value(ds: Dataset, tag: int) -> Any:
 # VRs whose characters are always from the default repertoire: decoded as Latin-1 like pydicom does, and
 # kept as strings (DS and IS too: the getters below parse numbers from their text).
 _ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
+# Multi-valued VRs of the dataset's character set; a person name reads as its text here (getters want str).
+_TEXT_VRS = frozenset({"SH", "LO", "PN", "UC"})
 # struct formats of the binary number VRs (AT, a pair of US, is left to pydicom here).
 NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
 
@@ -70,7 +81,7 @@ def _decode_raw(value: bytes, vr: str, little_endian: bool) -> Any:
     strings split on the value delimiter after dropping the padding byte (pydicom's conversion)."""
     fmt = NUMBER_FORMATS.get(vr)
     if fmt is not None:
-        size = struct.calcsize(fmt)
+        size = struct.calcsize("<" + fmt)  # standard sizes: native "L" is 8 bytes on 64-bit Linux
         if len(value) % size:
             return None  # pydicom refuses a value that is not a whole number of items
         numbers = struct.unpack(("<" if little_endian else ">") + fmt * (len(value) // size), value)

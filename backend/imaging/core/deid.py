@@ -588,7 +588,7 @@ def _clean_sequence_memoized(ds: Dataset, raw: RawDataElement, ctx: _Context) ->
     return True
 
 
-_NUMBER_SIZES: Final = {**{vr: struct.calcsize(fmt) for vr, fmt in NUMBER_FORMATS.items()}, "AT": 4}
+_NUMBER_SIZES: Final = {**{vr: struct.calcsize("<" + fmt) for vr, fmt in NUMBER_FORMATS.items()}, "AT": 4}
 # Values that pydicom's DS and IS conversion accepts and writes back unchanged (a subset: anything else,
 # spaces around a value included, is converted to find out).
 _DS_VALUE: Final = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
