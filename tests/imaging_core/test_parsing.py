@@ -22,6 +22,7 @@ from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGLossless,
@@ -37,6 +38,9 @@ from backend.imaging.core.errors import ImagingError
 from backend.imaging.core.geometry import sort_summaries
 from backend.imaging.core.parsing import (
     SUPPORTED_TRANSFER_SYNTAXES,
+    _check_transfer_syntax,
+    _read_body,
+    _read_header,
     codestream_size,
     dataset_to_bytes,
     decode_frame,
@@ -99,6 +103,56 @@ def test_raw_reads_and_the_fast_writer_match_pydicom(path: Path) -> None:
         expected = io.BytesIO()
         ds.save_as(expected, enforce_file_format=True)
         assert dataset_to_bytes(ds) == expected.getvalue()
+
+
+def _assert_read_as_dcmread(data: bytes) -> None:
+    expected = pydicom.dcmread(io.BytesIO(data))
+    fp = io.BytesIO(data)
+    preamble, meta = _read_header(fp)
+    actual = _read_body(fp, preamble, meta, _check_transfer_syntax(meta))
+    assert (actual.preamble, actual.file_meta, actual.original_encoding, actual.original_character_set) == (
+        expected.preamble,
+        expected.file_meta,
+        expected.original_encoding,
+        expected.original_character_set,
+    )
+    assert list(actual.values()) == list(expected.values())  # as read: raw elements, offsets and all
+    assert actual == expected  # converted values, sequences included
+
+
+@pytest.mark.parametrize("path", all_dicom_files(), ids=lambda p: f"{p.parent.name}/{p.name}"[-60:])
+def test_reading_on_from_the_checked_header_gives_what_dcmread_gives(path: Path) -> None:
+    data = path.read_bytes()
+    try:
+        pydicom.dcmread(io.BytesIO(data))
+        _check_transfer_syntax(_read_header(io.BytesIO(data))[1])
+    except Exception:  # noqa: BLE001 - files refused before or by pydicom are covered elsewhere
+        return
+    _assert_read_as_dcmread(data)
+
+
+def _variant(kind: str) -> bytes:
+    ds = load(CT_SMALL)
+    if kind == "big_endian":
+        return big_endian_bytes(CT_SMALL)
+    if kind == "implicit":
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        return to_bytes(ds)
+    if kind == "deflated":
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        return to_bytes(ds)
+    data = to_bytes(ds)
+    end_of_meta = 132 + 12 + int.from_bytes(data[140:144], "little")
+    if kind == "meta_only":
+        return data[:end_of_meta]
+    # A command set (group 0000, always implicit VR) between file meta and dataset, as careless SCPs save.
+    command = b"\x00\x00\x00\x01" + (2).to_bytes(4, "little") + (1).to_bytes(2, "little")  # (0000,0100) = 1
+    return data[:end_of_meta] + command + data[end_of_meta:]
+
+
+@pytest.mark.parametrize("kind", ["big_endian", "implicit", "deflated", "meta_only", "command_set"])
+def test_reading_on_from_the_checked_header_handles_every_layout(kind: str) -> None:
+    _assert_read_as_dcmread(_variant(kind))
 
 
 @pytest.mark.parametrize(
