@@ -155,6 +155,16 @@ def test_reading_on_from_the_checked_header_handles_every_layout(kind: str) -> N
     _assert_read_as_dcmread(_variant(kind))
 
 
+def test_getters_read_deferred_values() -> None:
+    deferred, read = pydicom.dcmread(CT_SMALL, defer_size=8), pydicom.dcmread(CT_SMALL)
+    assert deferred.get_item(0x00100010, keep_deferred=True).value is None  # PatientName is deferred
+    for keyword in ("PatientName", "StudyInstanceUID", "ImagePositionPatient", "Rows"):
+        assert (get_str(deferred, keyword), get_strs(deferred, keyword)) == (
+            get_str(read, keyword),
+            get_strs(read, keyword),
+        )
+
+
 @pytest.mark.parametrize(
     ("charset", "value"),
     [

@@ -31,7 +31,10 @@ def raw_value(ds: Dataset, keyword: str) -> Any:
     if tag is None:
         return None
     try:
-        elem = ds.get_item(tag)
+        # _dict directly: get_item would rebuild the tag on every one of the ~90 reads per ingested file.
+        elem = ds._dict.get(tag)  # type: ignore[call-overload]
+        if isinstance(elem, RawDataElement) and elem.value is None and elem.length:
+            elem = ds.get_item(tag)  # a deferred read: pydicom reads and converts it
         if isinstance(elem, RawDataElement):
             vr = elem.VR
             value = elem.value
