@@ -32,7 +32,7 @@ from pydicom.uid import (
     RTStructureSetStorage,
 )
 
-from backend.imaging.core._values import get_str, get_strs
+from backend.imaging.core._values import get_str, get_strs, put_raw
 from backend.imaging.core.deid import DeidPolicy, deidentify, patient_key, quarantine_decision
 from backend.imaging.core.errors import ImagingError
 from backend.imaging.core.geometry import sort_summaries
@@ -163,6 +163,30 @@ def test_getters_read_deferred_values() -> None:
             get_str(read, keyword),
             get_strs(read, keyword),
         )
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [0x00100010, 0x00091001, 0x7FE00010],
+    ids=["public", "private", "pixel-data"],
+)
+def test_put_raw_stores_as_setitem_does(tag: int) -> None:
+    def dataset() -> Dataset:
+        ds = load(CT_SMALL)
+        ds.private_block(0x0009, "ACME", create=True)
+        ds.pixel_array  # noqa: B018 - fills the pixel cache that setting pixel data must reset
+        return ds
+
+    raw = RawDataElement(Tag(tag), "OB" if tag == 0x7FE00010 else "LO", 4, b"ABCD", 0, False, True)
+    expected, actual = dataset(), dataset()
+    expected[tag] = raw
+    put_raw(actual, raw)
+    assert actual.get_item(tag) == expected.get_item(tag)
+    assert (actual._pixel_array is None, not actual._pixel_id) == (
+        expected._pixel_array is None,
+        not expected._pixel_id,
+    )
+    assert actual == expected
 
 
 @pytest.mark.parametrize(

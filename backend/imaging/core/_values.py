@@ -17,7 +17,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element, empty_value_for_VR
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag, Tag
 
 
 def raw_value(ds: Dataset, keyword: str) -> Any:
@@ -110,9 +110,20 @@ def set_ascii(ds: Dataset, tag: int, vr: str, value: str | list[str]) -> None:
         data = text.encode("ascii")
         if len(data) % 2:
             data += b"\x00" if vr == "UI" else b" "
-        ds[tag] = RawDataElement(Tag(tag), vr, len(data), data, 0, False, True)
+        put_raw(ds, RawDataElement(Tag(tag), vr, len(data), data, 0, False, True))
     else:
         ds[tag] = DataElement(tag, vr, value)
+
+
+def put_raw(ds: Dataset, raw: RawDataElement) -> None:
+    """`ds[raw.tag] = raw`, for the dozens of raw elements de-identification sets per file: for a public
+    tag outside the pixel data group, Dataset.__setitem__ does nothing but store it, after checks that cost
+    more than the storing (private creators and the pixel cache are what it handles)."""
+    tag = raw.tag
+    if isinstance(tag, BaseTag) and not tag >> 16 & 1 and tag >> 16 != 0x7FE0:
+        ds._dict[tag] = raw
+    else:
+        ds[tag] = raw
 
 
 def _as_list(value: Any) -> list[Any]:

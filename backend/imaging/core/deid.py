@@ -76,7 +76,7 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 from pydicom.valuerep import STANDARD_VR
 
-from ._values import NUMBER_FORMATS, get_str, get_strs, peek_value, set_ascii, split_raw_strings
+from ._values import NUMBER_FORMATS, get_str, get_strs, peek_value, put_raw, set_ascii, split_raw_strings
 from .errors import Code, ImagingError
 from .parsing import check_raw_length, sequence_value_bytes
 from .uids import keyed_uid
@@ -584,7 +584,7 @@ def _clean_sequence_memoized(ds: Dataset, raw: RawDataElement, ctx: _Context) ->
         if tag in ds._dict:
             del ds[tag]
     else:
-        ds[tag] = RawDataElement(tag, "SQ", len(data), data, 0, False, True)
+        put_raw(ds, RawDataElement(tag, "SQ", len(data), data, 0, False, True))
     return True
 
 
@@ -676,7 +676,7 @@ def _clean_raw(ds: Dataset, raw: RawDataElement, ctx: _Context) -> bool:
         # What _empty does, without parsing the value first: a zero-length value. A raw sequence has a
         # defined length (pydicom reads undefined-length ones as it meets them), written as 0 like a
         # converted empty sequence of defined length.
-        ds[tag] = raw._replace(value=b"", length=0)
+        put_raw(ds, raw._replace(value=b"", length=0))
         ctx.counts["emptied"] += 1
         return True
     if plan == _TEXT:
@@ -1026,7 +1026,7 @@ def _shift_single(ds: Dataset, tag: BaseTag, vr: str, ctx: _Context) -> None:
 
 def _strings_of(ds: Dataset, tag: BaseTag) -> list[str]:
     """The values of a UI, DA, TM or DT element as strings, as pydicom converts them (a raw one unconverted)."""
-    elem = ds.get_item(tag)
+    elem = ds._dict.get(tag)
     if isinstance(elem, RawDataElement) and elem.value is not None:
         return split_raw_strings(elem.value)
     value = _convert(ds, tag).value
@@ -1037,12 +1037,13 @@ def _strings_of(ds: Dataset, tag: BaseTag) -> list[str]:
 
 def _put_strings(ds: Dataset, tag: BaseTag, values: list[str]) -> None:
     """Set new values; a raw element stays raw (the writer copies it), in the encoding it was read with."""
-    elem = ds.get_item(tag)
+    elem = ds._dict.get(tag)
+    assert elem is not None, "callers pass elements of the dataset"
     if isinstance(elem, RawDataElement):
         data = "\\".join(values).encode("ascii")  # rebuilt UIDs and dates are ASCII
         if len(data) % 2:
             data += b"\x00" if _raw_vr(elem.VR, tag) == "UI" else b" "
-        ds[tag] = elem._replace(value=data, length=len(data))
+        put_raw(ds, elem._replace(value=data, length=len(data)))
     else:
         elem.value = values if len(values) > 1 else values[0]
 
