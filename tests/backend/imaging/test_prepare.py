@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
@@ -89,3 +90,22 @@ def test_a_consumer_that_stops_early_leaves_no_segment(sent: list[object]) -> No
     assert len(_segments() - before) == 1
     groups.close()
     assert _segments() == before
+
+
+def test_files_go_to_the_workers_a_few_per_job_and_come_back_in_order(sent: list[object], monkeypatch) -> None:
+    series = sorted((SHARED_DATA / "dicom" / "totalseg_ct_series").glob("*.dcm"))[:16]
+    files = [(path.name, path.read_bytes()) for path in series]
+    files.insert(7, _files()[-1])  # a refused file inside a job: its own outcome, the others unaffected
+    jobs: list[int] = []
+    real_submit = ProcessPoolExecutor.submit
+
+    def submit(self: ProcessPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        jobs.append(len(args[0]))
+        return real_submit(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", submit)
+    results = _in_workers(files)
+    assert results == _in_process(files)
+    assert [status for _, (status, _) in results].count("error") == 1 and results[7][1][0] == "error"
+    assert jobs == [2] * 8 + [1]  # 17 files, 2 workers: at least 4 jobs each
+    assert prepare._files_per_job(3, 2) == 1 and prepare._files_per_job(1000, 2) == prepare._MAX_FILES_PER_JOB
