@@ -260,7 +260,7 @@ def prepare_groups(
     deid: DeidSettings,
     max_pixel_bytes: int,
     uid_context: str,
-    min_group: int = 8,
+    min_group: int = 12,
     stage_dir: str | None = None,
 ) -> Iterator[list[tuple[str, Outcome]]]:
     """Prepare files (in worker processes where this process may start them) and yield the results in
