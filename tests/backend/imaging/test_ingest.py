@@ -406,7 +406,7 @@ def test_a_new_series_is_announced_as_created_mid_batch_and_as_added_once_comple
     from backend.annotation.models import Case
     from backend.imaging import signals
 
-    monkeypatch.setenv("IMAGING_INGEST_PROCESSES", "1")  # groups of exactly 8: the first commits 8 of 20
+    monkeypatch.setenv("IMAGING_INGEST_PROCESSES", "1")  # groups of exactly 12: the first commits 12 of 20
     seen: list[tuple[str, int, int, bool]] = []
 
     def record(event: str):
@@ -423,7 +423,7 @@ def test_a_new_series_is_announced_as_created_mid_batch_and_as_added_once_comple
     first = _upload(client, cast.project.slug, *[(f"{i}.dcm", c) for i, c in enumerate(files[:20])])
     assert first.status_code == 201, first.json()
     series = Series.objects.get(project=cast.project)
-    assert seen == [("created", series.pk, 8, True), ("added", series.pk, 20, True)]
+    assert seen == [("created", series.pk, 12, True), ("added", series.pk, 20, True)]
     seen.clear()
     second = _upload(client, cast.project.slug, *[(f"b{i}.dcm", c) for i, c in enumerate(files[20:])])
     assert second.status_code == 201 and second.json()["created"] == 4
