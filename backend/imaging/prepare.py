@@ -128,15 +128,15 @@ def _prepare_jobs(
     return [_prepare_job(data, deid, max_pixel_bytes, uid_context, stage_dir) for data in inputs]
 
 
+_MAX_FILES_PER_JOB: Final = 4
+
+
 def _files_per_job(files: int, processes: int) -> int:
     """A few files per pool job: each job costs this process about 0.3 ms of CPU in the pool's threads
     (queueing, wake-ups, the result), a tenth of what preparing a file costs, on the cores the workers
     need. At least four jobs per worker keep the workers evenly loaded to the end, and the first group
     ready early."""
     return max(1, min(_MAX_FILES_PER_JOB, files // (4 * processes)))
-
-
-_MAX_FILES_PER_JOB: Final = 4
 
 
 def _stage(prepared: Prepared, directory: str) -> Prepared:

@@ -77,6 +77,8 @@ _ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
 _TEXT_VRS = frozenset({"SH", "LO", "PN", "UC"})
 # struct formats of the binary number VRs (AT, a pair of US, is left to pydicom here).
 NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
+# Their item sizes in bytes: standard sizes ("<"), since a native "L" is 8 bytes on 64-bit Linux.
+NUMBER_SIZES = {vr: struct.calcsize("<" + fmt) for vr, fmt in NUMBER_FORMATS.items()}
 
 
 def _decode_raw(value: bytes, vr: str, little_endian: bool) -> Any:
@@ -84,7 +86,7 @@ def _decode_raw(value: bytes, vr: str, little_endian: bool) -> Any:
     strings split on the value delimiter after dropping the padding byte (pydicom's conversion)."""
     fmt = NUMBER_FORMATS.get(vr)
     if fmt is not None:
-        size = struct.calcsize("<" + fmt)  # standard sizes: native "L" is 8 bytes on 64-bit Linux
+        size = NUMBER_SIZES[vr]
         if len(value) % size:
             return None  # pydicom refuses a value that is not a whole number of items
         numbers = struct.unpack(("<" if little_endian else ">") + fmt * (len(value) // size), value)

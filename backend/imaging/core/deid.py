@@ -55,7 +55,6 @@ import hmac
 import importlib
 import pkgutil
 import re
-import struct
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -76,7 +75,7 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 from pydicom.valuerep import STANDARD_VR
 
-from ._values import NUMBER_FORMATS, get_str, get_strs, peek_value, put_raw, set_ascii, split_raw_strings
+from ._values import NUMBER_SIZES, get_str, get_strs, peek_value, put_raw, set_ascii, split_raw_strings
 from .errors import Code, ImagingError
 from .parsing import check_raw_length, sequence_value_bytes
 from .uids import keyed_uid
@@ -588,7 +587,7 @@ def _clean_sequence_memoized(ds: Dataset, raw: RawDataElement, ctx: _Context) ->
     return True
 
 
-_NUMBER_SIZES: Final = {**{vr: struct.calcsize("<" + fmt) for vr, fmt in NUMBER_FORMATS.items()}, "AT": 4}
+_NUMBER_SIZES: Final = {**NUMBER_SIZES, "AT": 4}
 # Values that pydicom's DS and IS conversion accepts and writes back unchanged (a subset: anything else,
 # spaces around a value included, is converted to find out).
 _DS_VALUE: Final = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
